@@ -1,0 +1,226 @@
+//! The Snapshot: the contract between the controller and the gateway.
+//!
+//! A [`Snapshot`] is the complete routing configuration at one moment: the virtual hosts with
+//! their path routes, the default backend, and the clusters (a Service port's ready endpoints)
+//! that routes point at. It is plain data, serde-serializable so it can cross a process
+//! boundary, and it is always whole: there are no partial updates. Every value in it has been
+//! parsed and validated by the translation; the gateway trusts it.
+//!
+//! ```text
+//! Snapshot { generation }
+//! |-- virtual_hosts: VirtualHost { host: HostMatch, routes: [Route { path: PathMatch, cluster }] }
+//! |-- default_backend: Option<ClusterId>
+//! `-- clusters: ClusterId -> Cluster { endpoints: [Endpoint { addr }] }
+//! ```
+//!
+//! This crate depends on nothing else of the project.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole routing configuration, versioned by `generation`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Monotonic version assigned by the publisher; `0` means "not yet published".
+    pub generation: u64,
+    /// One entry per distinct host match, in no particular order.
+    pub virtual_hosts: Vec<VirtualHost>,
+    /// Where requests that match no rule go; `None` means the gateway answers `404`.
+    pub default_backend: Option<Backend>,
+    /// Every cluster that a route or the default backend refers to.
+    pub clusters: BTreeMap<ClusterId, Cluster>,
+}
+
+impl Snapshot {
+    /// The number of routes across all virtual hosts.
+    pub fn route_count(&self) -> usize {
+        self.virtual_hosts.iter().map(|v| v.routes.len()).sum()
+    }
+}
+
+/// Which request hosts a virtual host serves. Names are lower-case and carry no port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HostMatch {
+    /// Exactly this name, e.g. `shop.example.com`.
+    Exact(String),
+    /// `*.` + this suffix: any name with exactly one more DNS label, e.g. suffix `example.com`
+    /// matches `a.example.com` but neither `example.com` nor `a.b.example.com`.
+    Wildcard(String),
+    /// Every host (an Ingress rule without `host`).
+    Any,
+}
+
+impl fmt::Display for HostMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostMatch::Exact(h) => f.write_str(h),
+            HostMatch::Wildcard(suffix) => write!(f, "*.{suffix}"),
+            HostMatch::Any => f.write_str("*"),
+        }
+    }
+}
+
+/// The routes of one host match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualHost {
+    pub host: HostMatch,
+    /// At most one route per distinct [`PathMatch`]; conflicts were resolved by the translation.
+    pub routes: Vec<Route>,
+}
+
+/// How a route matches the request path. The query string never takes part.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PathMatch {
+    /// The whole path, case-sensitive.
+    Exact(String),
+    /// Element-wise prefix on `/`. Stored without a trailing `/`; the root prefix `/` is stored
+    /// as the empty string and matches every path.
+    Prefix(String),
+}
+
+impl PathMatch {
+    /// A prefix match, normalised: any trailing `/` is dropped (`/foo/` and `/foo` are the same
+    /// rule, `/` becomes the empty prefix).
+    pub fn prefix(path: &str) -> Self {
+        PathMatch::Prefix(path.trim_end_matches('/').to_string())
+    }
+
+    /// The length used for "longest match wins".
+    pub fn len(&self) -> usize {
+        match self {
+            PathMatch::Exact(p) | PathMatch::Prefix(p) => p.len(),
+        }
+    }
+
+    /// True for the root prefix, which matches every path.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathMatch::Exact(p) => write!(f, "Exact {p}"),
+            PathMatch::Prefix(p) if p.is_empty() => f.write_str("Prefix /"),
+            PathMatch::Prefix(p) => write!(f, "Prefix {p}"),
+        }
+    }
+}
+
+/// One path rule of a virtual host and where it sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub path: PathMatch,
+    pub backend: Backend,
+}
+
+/// A route's destination: the cluster, and the Ingress that declared it (for logs and metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub cluster: ClusterId,
+    pub ingress: ObjectRef,
+}
+
+/// `namespace/name` of a Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectRef {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Names a cluster: the Service and the port the Ingress asked for, as the user wrote it
+/// (`default/web:80` or `default/web:http`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClusterId(pub String);
+
+impl ClusterId {
+    pub fn new(service: &ObjectRef, port: impl fmt::Display) -> Self {
+        ClusterId(format!("{service}:{port}"))
+    }
+}
+
+impl fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A set of interchangeable endpoints: the ready addresses of one Service port.
+/// An empty cluster is legal; the gateway answers `503` for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Sorted and free of duplicates.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One upstream address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_normalised_without_trailing_slash() {
+        assert_eq!(PathMatch::prefix("/foo/"), PathMatch::Prefix("/foo".into()));
+        assert_eq!(PathMatch::prefix("/foo"), PathMatch::Prefix("/foo".into()));
+        assert_eq!(PathMatch::prefix("/"), PathMatch::Prefix(String::new()));
+        assert!(PathMatch::prefix("/").is_empty());
+        assert_eq!(PathMatch::prefix("/").to_string(), "Prefix /");
+    }
+
+    #[test]
+    fn snapshot_round_trips_through_json() {
+        let mut clusters = BTreeMap::new();
+        let id = ClusterId::new(&ObjectRef::new("default", "web"), 80);
+        clusters.insert(
+            id.clone(),
+            Cluster {
+                endpoints: vec![Endpoint {
+                    addr: "10.0.0.1:8080".parse().unwrap(),
+                }],
+            },
+        );
+        let snapshot = Snapshot {
+            generation: 7,
+            virtual_hosts: vec![VirtualHost {
+                host: HostMatch::Wildcard("example.com".into()),
+                routes: vec![Route {
+                    path: PathMatch::Exact("/a".into()),
+                    backend: Backend {
+                        cluster: id,
+                        ingress: ObjectRef::new("default", "ing"),
+                    },
+                }],
+            }],
+            default_backend: None,
+            clusters,
+        };
+        let json = serde_json::to_string(&snapshot).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snapshot);
+        assert_eq!(back.route_count(), 1);
+    }
+}
