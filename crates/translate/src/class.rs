@@ -1,0 +1,72 @@
+//! Which Ingresses are ours: the `kubernetes.io/ingress.class` annotation, `spec.ingressClassName`
+//! and the default IngressClass.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+use crate::Options;
+
+/// The legacy annotation that names an Ingress's class; it takes precedence over the field.
+const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+/// Marks an IngressClass as the one for Ingresses that name none.
+const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+
+/// Decides whether an Ingress belongs to this controller.
+#[derive(Debug)]
+pub(crate) struct ClassFilter<'a> {
+    ingress_class: &'a str,
+    /// Every IngressClass by name: whether its `spec.controller` is ours.
+    classes: BTreeMap<&'a str, bool>,
+    /// Whether an IngressClass of ours is marked as the default class.
+    default_is_ours: bool,
+}
+
+impl<'a> ClassFilter<'a> {
+    pub fn new(classes: &'a [IngressClass], options: &'a Options) -> Self {
+        let is_ours = |class: &IngressClass| {
+            class.spec.as_ref().and_then(|s| s.controller.as_deref())
+                == Some(options.controller_name.as_str())
+        };
+        let is_default = |class: &IngressClass| {
+            class
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+                .is_some_and(|v| v == "true")
+        };
+        ClassFilter {
+            ingress_class: &options.ingress_class,
+            classes: classes
+                .iter()
+                .filter_map(|c| Some((c.metadata.name.as_deref()?, is_ours(c))))
+                .collect(),
+            default_is_ours: classes.iter().any(|c| is_ours(c) && is_default(c)),
+        }
+    }
+
+    pub fn is_ours(&self, ingress: &Ingress) -> bool {
+        let annotation = ingress
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CLASS_ANNOTATION));
+        if let Some(class) = annotation {
+            return class == self.ingress_class;
+        }
+        let field = ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.ingress_class_name.as_deref())
+            .filter(|name| !name.is_empty());
+        match field {
+            // An IngressClass object decides; without one, the name alone must be ours.
+            Some(name) => match self.classes.get(name) {
+                Some(&ours) => ours,
+                None => name == self.ingress_class,
+            },
+            None => self.default_is_ours,
+        }
+    }
+}

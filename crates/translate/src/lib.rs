@@ -1,0 +1,168 @@
+//! Kubernetes objects in, a Pingress [`Snapshot`] out.
+//!
+//! [`translate`] turns the Ingresses, IngressClasses, Services and EndpointSlices the controller
+//! has observed into the routing configuration the gateway serves, plus a [`Diagnostic`] for
+//! every problem found on the way. It is pure: no I/O, no clock, no logging, and the same
+//! objects give the same [`Translation`] whatever order they come in.
+//!
+//! The steps, with the Kubernetes Ingress v1 semantics described for operators in
+//! `docs/routing.md`:
+//!
+//! 1. keep the Ingresses of our class (annotation, `spec.ingressClassName`, default class);
+//! 2. validate each rule's host, path and backend, skipping what Kubernetes would reject;
+//! 3. settle conflicts between claims on the same host and path, and between default
+//!    backends: the oldest Ingress wins;
+//! 4. resolve each winning backend to a cluster: the ready endpoints of a Service port, found
+//!    through its EndpointSlices. A backend that cannot be resolved keeps its route, pointing
+//!    at an empty cluster (the gateway answers `503`).
+
+mod backend;
+mod class;
+mod diagnostic;
+mod host;
+mod path;
+mod table;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::Resource;
+use pingress_model::{Backend, ObjectRef, Route, Snapshot, VirtualHost};
+
+use crate::backend::Resolver;
+use crate::class::ClassFilter;
+use crate::diagnostic::Diagnostics;
+use crate::table::{Claim, RouteTable};
+
+pub use crate::diagnostic::{Diagnostic, Severity};
+
+/// The `spec.controller` value that marks an IngressClass as ours, unless configured otherwise.
+pub const DEFAULT_CONTROLLER_NAME: &str = "pingress.io/ingress-controller";
+/// The ingress class name we answer to, unless configured otherwise.
+pub const DEFAULT_INGRESS_CLASS: &str = "pingress";
+
+/// Everything the translation looks at, in any order. Objects are identified by
+/// namespace/name, which should be unique per kind; an object without a namespace is in
+/// `default`.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    pub ingresses: Vec<Ingress>,
+    pub ingress_classes: Vec<IngressClass>,
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+}
+
+/// Which Ingresses are ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The class name we answer to: in the `kubernetes.io/ingress.class` annotation, or in
+    /// `spec.ingressClassName` when no IngressClass of that name exists.
+    pub ingress_class: String,
+    /// IngressClasses whose `spec.controller` equals this are ours.
+    pub controller_name: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ingress_class: DEFAULT_INGRESS_CLASS.into(),
+            controller_name: DEFAULT_CONTROLLER_NAME.into(),
+        }
+    }
+}
+
+/// The result of [`translate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Translation {
+    /// The routing configuration, with `generation` 0: the publisher numbers it.
+    pub snapshot: Snapshot,
+    /// Every problem found, sorted by kind, object and field.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every Ingress of our class, sorted, whether or not its rules made it into the snapshot:
+    /// the Ingresses this controller serves and reports status for.
+    pub ingresses: Vec<ObjectRef>,
+}
+
+/// Translates the observed objects into a [`Snapshot`] and [`Diagnostic`]s.
+pub fn translate(objects: &Objects, options: &Options) -> Translation {
+    let mut diagnostics = Diagnostics::default();
+    let classes = ClassFilter::new(&objects.ingress_classes, options);
+    let mut ours: Vec<&Ingress> = objects
+        .ingresses
+        .iter()
+        .filter(|i| classes.is_ours(i))
+        .collect();
+    // Precedence: oldest first; no timestamp counts as newest; ties by namespace, then name.
+    ours.sort_by_cached_key(|i| {
+        let created = i.metadata.creation_timestamp.as_ref();
+        (created.is_none(), created, object_ref(&i.metadata))
+    });
+
+    let mut table = RouteTable::default();
+    for ingress in &ours {
+        table.add(ingress, &mut diagnostics);
+    }
+
+    let resolver = Resolver::new(&objects.services, &objects.endpoint_slices);
+    let mut clusters = BTreeMap::new();
+    let mut backend = |claim: Claim| {
+        let id = claim.service.cluster_id();
+        let resolved = clusters
+            .entry(id.clone())
+            .or_insert_with(|| resolver.resolve(&claim.service, &mut diagnostics));
+        if let Err(invalid) = resolved {
+            diagnostics.invalid(
+                Ingress::KIND,
+                &claim.ingress,
+                &claim.backend_field,
+                invalid.clone(),
+            );
+        }
+        Backend {
+            cluster: id,
+            ingress: claim.ingress,
+        }
+    };
+    let virtual_hosts = table
+        .routes
+        .into_iter()
+        .map(|(host, routes)| VirtualHost {
+            host,
+            routes: routes
+                .into_iter()
+                .map(|(path, claim)| Route {
+                    path,
+                    backend: backend(claim),
+                })
+                .collect(),
+        })
+        .collect();
+    let default_backend = table.default_backend.map(backend);
+
+    let mut ingresses: Vec<ObjectRef> = ours.iter().map(|i| object_ref(&i.metadata)).collect();
+    ingresses.sort();
+    Translation {
+        snapshot: Snapshot {
+            generation: 0,
+            virtual_hosts,
+            default_backend,
+            clusters: clusters
+                .into_iter()
+                .map(|(id, resolved)| (id, resolved.unwrap_or_default()))
+                .collect(),
+        },
+        diagnostics: diagnostics.into_sorted(),
+        ingresses,
+    }
+}
+
+/// The object's namespace/name; no namespace means `default`, as `kubectl apply` does.
+fn object_ref(meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef::new(
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}

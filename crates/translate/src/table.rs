@@ -1,0 +1,146 @@
+//! Collects the routes and default backends of our Ingresses and settles conflicts.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend};
+use k8s_openapi::Resource;
+use pingress_model::{HostMatch, ObjectRef, PathMatch};
+
+use crate::backend::ServiceRef;
+use crate::diagnostic::Diagnostics;
+use crate::{host, object_ref, path};
+
+/// A backend an Ingress asked for, and where it asked.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    pub ingress: ObjectRef,
+    /// The element that made the claim: `spec.rules[0].http.paths[1]` or `spec.defaultBackend`.
+    pub field: String,
+    /// The IngressBackend's field, for errors found while resolving it.
+    pub backend_field: String,
+    pub service: ServiceRef,
+}
+
+/// The winning claims. Ingresses must be added in precedence order (oldest first): the first
+/// claim on a (host, path) or on the default backend wins.
+#[derive(Debug, Default)]
+pub(crate) struct RouteTable {
+    pub routes: BTreeMap<HostMatch, BTreeMap<PathMatch, Claim>>,
+    pub default_backend: Option<Claim>,
+}
+
+impl RouteTable {
+    pub fn add(&mut self, ingress: &Ingress, diagnostics: &mut Diagnostics) {
+        let id = object_ref(&ingress.metadata);
+        let Some(spec) = &ingress.spec else {
+            return;
+        };
+        if let Some(backend) = &spec.default_backend {
+            self.add_default_backend(&id, backend, diagnostics);
+        }
+        for (i, rule) in spec.rules.iter().flatten().enumerate() {
+            let host = match host::parse(rule.host.as_deref()) {
+                Ok(host) => host,
+                Err(invalid) => {
+                    let rule = format!("spec.rules[{i}]");
+                    diagnostics.invalid(Ingress::KIND, &id, &rule, invalid);
+                    continue;
+                }
+            };
+            for (j, http_path) in rule.http.iter().flat_map(|h| &h.paths).enumerate() {
+                let field = format!("spec.rules[{i}].http.paths[{j}]");
+                self.add_path(&id, &host, http_path, field, diagnostics);
+            }
+        }
+    }
+
+    fn add_default_backend(
+        &mut self,
+        id: &ObjectRef,
+        backend: &IngressBackend,
+        diagnostics: &mut Diagnostics,
+    ) {
+        let field = "spec.defaultBackend";
+        let service = match ServiceRef::parse(backend, &id.namespace) {
+            Ok(service) => service,
+            Err(invalid) => return diagnostics.invalid(Ingress::KIND, id, field, invalid),
+        };
+        match &self.default_backend {
+            Some(winner) => diagnostics.warning(
+                Ingress::KIND,
+                id,
+                field,
+                format!(
+                    "ignored: the default backend of Ingress {} is used (oldest Ingress wins)",
+                    winner.ingress
+                ),
+            ),
+            None => {
+                self.default_backend = Some(Claim {
+                    ingress: id.clone(),
+                    field: field.into(),
+                    backend_field: field.into(),
+                    service,
+                });
+            }
+        }
+    }
+
+    /// Validates one path of a rule and claims it; `field` is the path's.
+    fn add_path(
+        &mut self,
+        id: &ObjectRef,
+        host: &HostMatch,
+        http_path: &HTTPIngressPath,
+        field: String,
+        diagnostics: &mut Diagnostics,
+    ) {
+        let backend_field = format!("{field}.backend");
+        // Validate both halves so that both are reported.
+        let path_match = path::parse(&http_path.path_type, http_path.path.as_deref())
+            .map_err(|invalid| diagnostics.invalid(Ingress::KIND, id, &field, invalid));
+        let service = ServiceRef::parse(&http_path.backend, &id.namespace)
+            .map_err(|invalid| diagnostics.invalid(Ingress::KIND, id, &backend_field, invalid));
+        let (Ok(path_match), Ok(service)) = (path_match, service) else {
+            return;
+        };
+        match self
+            .routes
+            .entry(host.clone())
+            .or_default()
+            .entry(path_match)
+        {
+            Entry::Vacant(entry) => {
+                entry.insert(Claim {
+                    ingress: id.clone(),
+                    field,
+                    backend_field,
+                    service,
+                });
+            }
+            Entry::Occupied(entry) => {
+                let winner = entry.get();
+                let by = if winner.ingress == *id {
+                    format!("{} of this Ingress", winner.field)
+                } else {
+                    format!("Ingress {} (oldest Ingress wins)", winner.ingress)
+                };
+                let message = format!(
+                    "ignored: {} for {} is already routed by {by}",
+                    entry.key(),
+                    describe(host),
+                );
+                diagnostics.warning(Ingress::KIND, id, field, message);
+            }
+        }
+    }
+}
+
+/// A host match for messages: `host "shop.example.com"`, `host "*.example.com"`, `any host`.
+fn describe(host: &HostMatch) -> String {
+    match host {
+        HostMatch::Any => "any host".into(),
+        host => format!("host {:?}", host.to_string()),
+    }
+}
