@@ -1,0 +1,133 @@
+//! The controller half of Pingress: sources of Kubernetes objects, translation, and the
+//! config channel that hands each complete [`Snapshot`] to the gateway.
+//!
+//! ```text
+//! source (manifest files today; the Kubernetes API later)
+//!   -> Objects -> pingress_translate::translate -> (Snapshot, Diagnostics)
+//!   -> Publisher: new generation number, log new diagnostics -> watch channel -> gateway
+//! ```
+//!
+//! The channel is a `tokio::sync::watch` of `Arc<Snapshot>`: a reader always sees the newest
+//! complete Snapshot and never a partial one; a slow reader skips intermediate generations,
+//! which is what we want (only the latest configuration matters).
+
+pub mod file_source;
+pub mod manifests;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use pingress_model::Snapshot;
+use pingress_translate::{Severity, Translation};
+use tokio::sync::watch;
+
+pub use file_source::{run_manifest_source, ManifestSource};
+
+/// The receiving end of the config channel, held by the gateway.
+pub type SnapshotReceiver = watch::Receiver<Arc<Snapshot>>;
+
+/// Creates the config channel. The receiver starts with an empty generation-0 Snapshot, which
+/// the gateway treats as "no configuration yet".
+pub fn config_channel() -> (Publisher, SnapshotReceiver) {
+    let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    (
+        Publisher {
+            tx,
+            generation: 0,
+            reported: BTreeSet::new(),
+        },
+        rx,
+    )
+}
+
+/// Numbers and sends Snapshots, and reports diagnostics once per appearance (a diagnostic that
+/// persists across reloads is not logged again).
+pub struct Publisher {
+    tx: watch::Sender<Arc<Snapshot>>,
+    generation: u64,
+    reported: BTreeSet<String>,
+}
+
+impl Publisher {
+    /// Publishes `translation`'s Snapshot as the next generation, unless it equals the current
+    /// one. Returns the generation now live on the channel.
+    pub fn publish(&mut self, translation: Translation) -> u64 {
+        let Translation {
+            mut snapshot,
+            diagnostics,
+            ingresses,
+        } = translation;
+        let mut reported = BTreeSet::new();
+        for d in &diagnostics {
+            let line = d.to_string();
+            if !self.reported.contains(&line) {
+                match d.severity {
+                    Severity::Error => {
+                        tracing::error!(kind = d.kind, object = %d.object, field = %d.field, "{}", d.message)
+                    }
+                    Severity::Warning => {
+                        tracing::warn!(kind = d.kind, object = %d.object, field = %d.field, "{}", d.message)
+                    }
+                }
+            }
+            reported.insert(line);
+        }
+        self.reported = reported;
+
+        snapshot.generation = self.generation;
+        if self.generation > 0 && **self.tx.borrow() == snapshot {
+            return self.generation;
+        }
+        self.generation += 1;
+        snapshot.generation = self.generation;
+        tracing::info!(
+            generation = self.generation,
+            ingresses = ingresses.len(),
+            virtual_hosts = snapshot.virtual_hosts.len(),
+            routes = snapshot.route_count(),
+            clusters = snapshot.clusters.len(),
+            diagnostics = diagnostics.len(),
+            "publishing configuration"
+        );
+        self.tx.send_replace(Arc::new(snapshot));
+        self.generation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingress_model::{HostMatch, VirtualHost};
+
+    fn translation(hosts: &[&str]) -> Translation {
+        Translation {
+            snapshot: Snapshot {
+                virtual_hosts: hosts
+                    .iter()
+                    .map(|h| VirtualHost {
+                        host: HostMatch::Exact(h.to_string()),
+                        routes: vec![],
+                    })
+                    .collect(),
+                ..Snapshot::default()
+            },
+            diagnostics: vec![],
+            ingresses: vec![],
+        }
+    }
+
+    #[test]
+    fn generations_advance_only_on_change() {
+        let (mut publisher, rx) = config_channel();
+        assert_eq!(rx.borrow().generation, 0);
+        assert_eq!(
+            publisher.publish(translation(&[])),
+            1,
+            "first config, even empty"
+        );
+        assert_eq!(publisher.publish(translation(&[])), 1, "unchanged");
+        assert_eq!(publisher.publish(translation(&["a"])), 2);
+        assert_eq!(rx.borrow().generation, 2);
+        assert_eq!(rx.borrow().virtual_hosts.len(), 1);
+    }
+}
