@@ -1,0 +1,55 @@
+//! The admin listener: `/healthz`, `/readyz` and `/metrics`, on its own port (loopback by
+//! default) so it is never routed by Ingress rules.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::generation::LiveConfig;
+use crate::metrics::Metrics;
+
+pub struct AdminApp {
+    pub live: Arc<LiveConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        let (status, content_type, body) = match path.as_str() {
+            "/healthz" => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            "/readyz" => match self.live.load().number {
+                0 => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    b"not ready: no configuration applied yet\n".to_vec(),
+                ),
+                n => (
+                    StatusCode::OK,
+                    "text/plain",
+                    format!("ready: configuration generation {n}\n").into_bytes(),
+                ),
+            },
+            "/metrics" => (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics.render(),
+            ),
+            _ => (
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                b"not found; try /healthz, /readyz or /metrics\n".to_vec(),
+            ),
+        };
+        Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .expect("static response parts are valid")
+    }
+}

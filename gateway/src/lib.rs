@@ -1,0 +1,151 @@
+//! The gateway half of Pingress: a Pingora server that serves whatever Snapshot arrives on the
+//! config channel.
+//!
+//! ```text
+//! config channel (watch of Arc<Snapshot>)
+//!   -> ConfigApplier (background service): Generation::compile -> LiveConfig (ArcSwap)
+//!                                                                   |  load(), no lock
+//! client -> proxy service (IngressProxy: route -> pick endpoint -> forward) -> endpoint
+//! admin service: /healthz /readyz /metrics
+//! ```
+//!
+//! The gateway depends on the model and the routing crates only, never on Kubernetes types.
+
+pub mod admin;
+pub mod generation;
+pub mod headers;
+pub mod metrics;
+pub mod proxy;
+pub mod status;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service;
+use pingress_model::Snapshot;
+use tokio::sync::watch;
+
+use crate::admin::AdminApp;
+use crate::generation::LiveConfig;
+use crate::metrics::Metrics;
+use crate::proxy::{IngressProxy, Timeouts};
+
+/// How the gateway listens and talks to upstreams.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub listen_http: SocketAddr,
+    pub listen_admin: SocketAddr,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    pub timeouts: Timeouts,
+}
+
+/// Builds the Pingora server and serves until the process is told to stop. Never returns.
+pub fn run(options: GatewayOptions, snapshots: watch::Receiver<Arc<Snapshot>>) -> ! {
+    let conf = ServerConf {
+        threads: options.threads,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let live = Arc::new(LiveConfig::new());
+    let metrics = Arc::new(Metrics::new());
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        IngressProxy {
+            live: live.clone(),
+            metrics: metrics.clone(),
+            timeouts: options.timeouts,
+        },
+        "pingress proxy",
+    );
+    proxy.add_tcp(&options.listen_http.to_string());
+    proxy.threads = Some(options.threads);
+
+    let mut admin = Service::new(
+        "pingress admin".to_string(),
+        AdminApp {
+            live: live.clone(),
+            metrics: metrics.clone(),
+        },
+    );
+    admin.add_tcp(&options.listen_admin.to_string());
+    admin.threads = Some(1);
+
+    let applier = background_service(
+        "pingress config applier",
+        ConfigApplier {
+            snapshots,
+            live,
+            metrics,
+        },
+    );
+
+    tracing::info!(
+        http = %options.listen_http,
+        admin = %options.listen_admin,
+        threads = options.threads,
+        "gateway listening"
+    );
+    server.add_service(applier);
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.run_forever()
+}
+
+/// Applies every Snapshot that arrives on the config channel, newest first, until shutdown.
+struct ConfigApplier {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    live: Arc<LiveConfig>,
+    metrics: Arc<Metrics>,
+}
+
+impl ConfigApplier {
+    fn apply(&self, snapshot: &Snapshot) {
+        let started = std::time::Instant::now();
+        self.live.apply(snapshot);
+        let routes = self.live.load().routes.len();
+        self.metrics
+            .config_generation
+            .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
+        self.metrics.config_routes.set(routes as i64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.metrics.config_last_apply.set(now.as_secs_f64());
+        tracing::info!(
+            generation = snapshot.generation,
+            routes,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "configuration applied"
+        );
+    }
+}
+
+#[async_trait]
+impl BackgroundService for ConfigApplier {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut snapshots = self.snapshots.clone();
+        loop {
+            let snapshot = snapshots.borrow_and_update().clone();
+            if snapshot.generation > 0 {
+                self.apply(&snapshot);
+            }
+            tokio::select! {
+                changed = snapshots.changed() => if changed.is_err() {
+                    tracing::warn!("config channel closed; keeping the last configuration");
+                    return;
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
