@@ -1,0 +1,185 @@
+//! A `pingress run --manifests DIR` process on free loopback ports, with its manifests in a
+//! private temporary directory, and helpers to write Kubernetes YAML for it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::{free_port, get, wait_until, ChildGuard, Response};
+
+/// A running gateway; killed and its directory removed on drop.
+pub struct GatewayProcess {
+    child: ChildGuard,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Writes `files` (name, YAML) into a fresh manifest directory, starts `binary run` on it
+    /// with `extra_args`, and waits until `/readyz` answers 200.
+    pub fn start(binary: &str, files: &[(&str, &str)], extra_args: &[&str]) -> GatewayProcess {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pingress-e2e-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("manifests")).expect("create temp dir");
+        for (name, yaml) in files {
+            std::fs::write(dir.join("manifests").join(name), yaml).expect("write manifest");
+        }
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = dir.join("pingress.log");
+        let mut command = Command::new(binary);
+        command
+            .arg("run")
+            .arg("--manifests")
+            .arg(dir.join("manifests"))
+            .args(["--listen-http", &http.to_string()])
+            .args(["--listen-admin", &admin.to_string()])
+            .args(["--threads", "2"])
+            .args(extra_args)
+            .env("RUST_LOG", "info");
+        let child = ChildGuard::spawn(command, &log).expect("spawn pingress");
+        let mut gateway = GatewayProcess {
+            child,
+            http,
+            admin,
+            dir,
+            log,
+        };
+        let ready = wait_until(Duration::from_secs(30), || {
+            gateway.child.is_running()
+                && get(gateway.admin, "admin", "/readyz").is_ok_and(|r| r.status == 200)
+        });
+        assert!(
+            ready,
+            "pingress did not become ready; log:\n{}",
+            gateway.log_text()
+        );
+        gateway
+    }
+
+    /// Replaces (or creates) a manifest file.
+    pub fn write(&self, name: &str, yaml: &str) {
+        // Write then rename, as editors and `kubectl`-style tools do, so the watcher never
+        // reads a half-written file.
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, yaml).expect("write manifest");
+        std::fs::rename(&tmp, self.manifest(name)).expect("rename manifest");
+    }
+
+    /// Removes a manifest file.
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.manifest(name)).expect("remove manifest");
+    }
+
+    fn manifest(&self, name: &str) -> PathBuf {
+        self.dir.join("manifests").join(name)
+    }
+
+    pub fn manifests_dir(&self) -> PathBuf {
+        self.dir.join("manifests")
+    }
+
+    /// One GET through the gateway on a fresh connection.
+    pub fn get(&self, host: &str, path: &str) -> Response {
+        get(self.http, host, path)
+            .unwrap_or_else(|e| panic!("GET {host}{path} failed: {e}; log:\n{}", self.log_text()))
+    }
+
+    /// `/metrics` of the admin listener.
+    pub fn metrics(&self) -> String {
+        get(self.admin, "admin", "/metrics")
+            .expect("GET /metrics")
+            .body
+    }
+
+    /// The value of a metric line without labels, e.g. `pingress_config_generation`.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Everything the process logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_running()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Kubernetes YAML for the objects the tests need.
+pub mod yaml {
+    use std::net::SocketAddr;
+
+    /// An IngressClass named `pingress` for our controller, marked default when `default`.
+    pub fn ingress_class(default: bool) -> String {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: pingress\n  annotations:\n    ingressclass.kubernetes.io/is-default-class: \"{default}\"\nspec:\n  controller: pingress.io/ingress-controller\n---\n"
+        )
+    }
+
+    /// A Service `name` with port 80 named `http`, and one EndpointSlice per endpoint (each
+    /// endpoint listens on its own port), all ready.
+    pub fn service(name: &str, endpoints: &[SocketAddr]) -> String {
+        let mut out = format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n  - name: http\n    port: 80\n---\n"
+        );
+        for (i, addr) in endpoints.iter().enumerate() {
+            out.push_str(&format!(
+                "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-{i}\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: IPv4\nports:\n- name: http\n  port: {}\nendpoints:\n- addresses: [\"{}\"]\n  conditions:\n    ready: true\n---\n",
+                addr.port(),
+                addr.ip()
+            ));
+        }
+        out
+    }
+
+    /// One path of a rule: `(path, pathType, service)`; the Service port is 80.
+    pub type Path<'a> = (&'a str, &'a str, &'a str);
+
+    /// An Ingress of class `pingress`. `rules` is `(host or "", paths)`.
+    pub fn ingress(name: &str, rules: &[(&str, &[Path])]) -> String {
+        let mut out = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\nspec:\n  ingressClassName: pingress\n  rules:\n"
+        );
+        for (host, paths) in rules {
+            if host.is_empty() {
+                out.push_str("  - http:\n      paths:\n");
+            } else {
+                out.push_str(&format!("  - host: \"{host}\"\n    http:\n      paths:\n"));
+            }
+            for (path, path_type, service) in paths.iter() {
+                out.push_str(&format!(
+                    "      - path: {path}\n        pathType: {path_type}\n        backend:\n          service:\n            name: {service}\n            port:\n              number: 80\n"
+                ));
+            }
+        }
+        out.push_str("---\n");
+        out
+    }
+}

@@ -1,0 +1,194 @@
+//! `pingress`: the one binary. Subcommands pick which halves run in this process.
+//!
+//! `pingress run --manifests PATH` runs the controller (fed by Kubernetes YAML files) and the
+//! gateway together, connected by an in-process config channel.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pingress_controller::{config_channel, run_manifest_source, ManifestSource};
+use pingress_gateway::proxy::Timeouts;
+use pingress_gateway::GatewayOptions;
+use pingress_translate::{Options, DEFAULT_CONTROLLER_NAME};
+
+/// A Kubernetes Ingress controller whose data plane is Cloudflare Pingora.
+#[derive(Parser, Debug)]
+#[command(name = "pingress", version, about, long_about = None)]
+struct Cli {
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the controller and the gateway in one process, fed by Kubernetes manifest files.
+    ///
+    /// The files are watched: edits, new files and removed files are applied within a second,
+    /// without dropping a request. A file that fails to parse keeps its last good objects.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// A Kubernetes YAML file, or a directory of *.yaml/*.yml files (not recursive), holding
+    /// Ingress, IngressClass, Service and EndpointSlice objects (multi-document files and
+    /// `kind: List` are fine; other kinds are ignored). Repeat for several paths.
+    #[arg(long = "manifests", value_name = "PATH", required = true, value_parser = existing_path)]
+    manifests: Vec<PathBuf>,
+
+    /// Address for plain HTTP traffic.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
+    listen_http: SocketAddr,
+
+    /// Address of the admin listener serving /healthz, /readyz and /metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
+    listen_admin: SocketAddr,
+
+    /// Serve Ingresses whose spec.ingressClassName (or legacy kubernetes.io/ingress.class
+    /// annotation) is this name, besides those naming an IngressClass whose spec.controller is
+    /// --controller-name.
+    #[arg(long, value_name = "NAME", default_value = "pingress")]
+    ingress_class: String,
+
+    /// The spec.controller value that marks an IngressClass as ours.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
+    controller_name: String,
+
+    /// Worker threads of the proxy service [default: the number of CPU cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
+    /// Timeout for establishing a connection to an upstream endpoint (e.g. 5s, 500ms; a bare
+    /// number is seconds). Expiry answers 504.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    proxy_connect_timeout: Duration,
+
+    /// Timeout between two reads from an upstream endpoint, the response header included.
+    /// Expiry answers 504 (or cuts a response already started).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    proxy_read_timeout: Duration,
+
+    /// Timeout between two writes of the request to an upstream endpoint.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    proxy_send_timeout: Duration,
+
+    /// How long an idle keep-alive connection to an upstream endpoint stays in the pool.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    upstream_keepalive_timeout: Duration,
+
+    /// Quiet time after a manifest file changes before the files are read again (an editor's
+    /// save is often several file events).
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = duration)]
+    reload_debounce: Duration,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn existing_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match path.try_exists() {
+        Ok(true) => Ok(path),
+        Ok(false) => Err(format!("{s}: no such file or directory")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
+}
+
+/// `5s`, `250ms`, `1m30s`, or a bare number of seconds (as ingress-nginx annotations write it).
+fn duration(s: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (expected e.g. 5s or 250ms)"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run(args) => run(args),
+    }
+}
+
+fn run(args: RunArgs) -> ! {
+    let (publisher, snapshots) = config_channel();
+    let options = Options {
+        ingress_class: args.ingress_class,
+        controller_name: args.controller_name,
+    };
+    let source = ManifestSource::new(args.manifests);
+    let debounce = args.reload_debounce;
+    std::thread::Builder::new()
+        .name("pingress-controller".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a single-threaded tokio runtime");
+            let result =
+                runtime.block_on(run_manifest_source(source, options, publisher, debounce));
+            if let Err(e) = result {
+                tracing::error!("cannot watch the manifest files: {e}");
+                std::process::exit(1);
+            }
+        })
+        .expect("spawn the controller thread");
+
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    pingress_gateway::run(
+        GatewayOptions {
+            listen_http: args.listen_http,
+            listen_admin: args.listen_admin,
+            threads,
+            timeouts: Timeouts {
+                connect: args.proxy_connect_timeout,
+                read: args.proxy_read_timeout,
+                send: args.proxy_send_timeout,
+                idle: args.upstream_keepalive_timeout,
+            },
+        },
+        snapshots,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(duration("soon").is_err());
+    }
+}
