@@ -61,13 +61,10 @@ impl Publisher {
         for d in &diagnostics {
             let line = d.to_string();
             if !self.reported.contains(&line) {
+                // The line reads `Ingress default/shop: spec.rules[0].host: <problem>`.
                 match d.severity {
-                    Severity::Error => {
-                        tracing::error!(kind = d.kind, object = %d.object, field = %d.field, "{}", d.message)
-                    }
-                    Severity::Warning => {
-                        tracing::warn!(kind = d.kind, object = %d.object, field = %d.field, "{}", d.message)
-                    }
+                    Severity::Error => tracing::error!("{line}"),
+                    Severity::Warning => tracing::warn!("{line}"),
                 }
             }
             reported.insert(line);
