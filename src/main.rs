@@ -3,6 +3,7 @@
 //! `pingress run --manifests PATH` runs the controller (fed by Kubernetes YAML files) and the
 //! gateway together, connected by an in-process config channel.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pingress_controller::{config_channel, run_manifest_source, ManifestSource};
 use pingress_gateway::proxy::Timeouts;
 use pingress_gateway::GatewayOptions;
+use pingress_gateway::HeaderValue;
+use pingress_model::ObjectRef;
 use pingress_translate::{Options, DEFAULT_CONTROLLER_NAME};
 
 /// A Kubernetes Ingress controller whose data plane is Cloudflare Pingora.
@@ -45,6 +48,22 @@ struct RunArgs {
     /// Address for plain HTTP traffic.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
     listen_http: SocketAddr,
+
+    /// Address for HTTPS traffic (TLS 1.2/1.3, HTTP/2 and HTTP/1.1). The certificate is chosen
+    /// by the client's SNI name from the Ingresses' spec.tls Secrets.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:443")]
+    listen_https: SocketAddr,
+
+    /// The kubernetes.io/tls Secret (NAMESPACE/NAME) served to clients that send no SNI name or
+    /// an unknown one [default: a self-signed certificate generated at start-up].
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = object_ref)]
+    default_certificate: Option<ObjectRef>,
+
+    /// Add `Strict-Transport-Security: VALUE` to HTTPS responses, e.g.
+    /// "max-age=31536000; includeSubDomains". Off by default: once a browser has seen it, the
+    /// host cannot go back to plain HTTP for max-age seconds.
+    #[arg(long, value_name = "VALUE", value_parser = header_value)]
+    hsts: Option<HeaderValue>,
 
     /// Address of the admin listener serving /healthz, /readyz and /metrics.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
@@ -94,6 +113,19 @@ enum LogFormat {
     Json,
 }
 
+fn object_ref(s: &str) -> Result<ObjectRef, String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(ObjectRef::new(ns, name))
+        }
+        _ => Err(format!("{s:?}: expected NAMESPACE/NAME")),
+    }
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(s).map_err(|_| format!("{s:?} is not a valid header value"))
+}
+
 fn existing_path(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
     match path.try_exists() {
@@ -114,7 +146,11 @@ fn duration(s: &str) -> Result<Duration, String> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Application logs go to stderr, colored only on a terminal; stdout is left for data.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -134,6 +170,8 @@ fn run(args: RunArgs) -> ! {
     let options = Options {
         ingress_class: args.ingress_class,
         controller_name: args.controller_name,
+        default_certificate: args.default_certificate,
+        now: None, // set by the source at each translation
     };
     let source = ManifestSource::new(args.manifests);
     let debounce = args.reload_debounce;
@@ -158,9 +196,11 @@ fn run(args: RunArgs) -> ! {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    pingress_gateway::run(
+    // `run` only returns when the server could not be built.
+    let served = pingress_gateway::run(
         GatewayOptions {
             listen_http: args.listen_http,
+            listen_https: args.listen_https,
             listen_admin: args.listen_admin,
             threads,
             timeouts: Timeouts {
@@ -169,9 +209,13 @@ fn run(args: RunArgs) -> ! {
                 send: args.proxy_send_timeout,
                 idle: args.upstream_keepalive_timeout,
             },
+            hsts: args.hsts,
         },
         snapshots,
-    )
+    );
+    let Err(e) = served;
+    tracing::error!("cannot start the gateway: {e:#}");
+    std::process::exit(1)
 }
 
 #[cfg(test)]

@@ -439,13 +439,14 @@ fn command_line_errors_exit_with_status_2_and_help_documents_every_flag() {
     let dir = std::env::temp_dir();
     let dir = dir.to_str().unwrap();
     let cases: &[&[&str]] = &[
-        &["run"],                                                  // --manifests is required
-        &["run", "--manifests", "/no/such/path"],                  // must exist
-        &["run", "--manifests", dir, "--no-such-flag"],            // unknown flag
-        &["run", "--manifests", dir, "--threads", "0"],            // out of range
-        &["run", "--manifests", dir, "--listen-http", "nowhere"],  // not an address
-        &["run", "--manifests", dir, "--proxy-read-timeout", "x"], // not a duration
-        &["fly"],                                                  // unknown subcommand
+        &["run"],                                                   // --manifests is required
+        &["run", "--manifests", "/no/such/path"],                   // must exist
+        &["run", "--manifests", dir, "--no-such-flag"],             // unknown flag
+        &["run", "--manifests", dir, "--threads", "0"],             // out of range
+        &["run", "--manifests", dir, "--listen-http", "nowhere"],   // not an address
+        &["run", "--manifests", dir, "--proxy-read-timeout", "x"],  // not a duration
+        &["run", "--manifests", dir, "--default-certificate", "x"], // not NAMESPACE/NAME
+        &["fly"],                                                   // unknown subcommand
     ];
     for args in cases {
         let output = Command::new(BIN).args(*args).output().unwrap();
@@ -460,6 +461,9 @@ fn command_line_errors_exit_with_status_2_and_help_documents_every_flag() {
     for flag in [
         "--manifests",
         "--listen-http",
+        "--listen-https",
+        "--default-certificate",
+        "--hsts",
         "--listen-admin",
         "--ingress-class",
         "--controller-name",

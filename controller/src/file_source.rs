@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use pingress_translate::{translate, Objects, Options};
@@ -119,6 +119,7 @@ fn objects_of(files: &BTreeMap<PathBuf, Vec<Object>>) -> Objects {
                 Object::IngressClass(o) => objects.ingress_classes.push(*o),
                 Object::Service(o) => objects.services.push(*o),
                 Object::EndpointSlice(o) => objects.endpoint_slices.push(*o),
+                Object::Secret(o) => objects.secrets.push(*o),
             }
         }
     }
@@ -147,6 +148,10 @@ pub async fn run_manifest_source(
     }
 
     loop {
+        let options = Options {
+            now: Some(SystemTime::now()),
+            ..options.clone()
+        };
         publisher.publish(translate(&source.load(), &options));
         if changes.recv().await.is_none() {
             return Ok(());

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use pingress_model::{ClusterId, Snapshot};
 use pingress_routing::RouteTable;
 
+use crate::tls::{CertStore, CertifiedKey};
 use crate::upstream::Upstream;
 
 /// The compiled form of one Snapshot.
@@ -21,17 +22,26 @@ pub struct Generation {
     /// The Snapshot's generation number; `0` is the empty start-up generation.
     pub number: u64,
     pub routes: RouteTable<Arc<Upstream>>,
+    /// Certificates by SNI name, and which hosts are TLS hosts.
+    pub tls: CertStore,
     upstreams: HashMap<ClusterId, Arc<Upstream>>,
 }
 
 impl Generation {
-    /// The generation served before any configuration arrives: every request gets `404`.
-    pub fn empty() -> Self {
-        Self::compile(&Snapshot::default(), None)
+    /// The generation served before any configuration arrives: every request gets `404`, every
+    /// handshake the `fallback` certificate.
+    pub fn empty(fallback: &Arc<CertifiedKey>) -> Self {
+        Self::compile(&Snapshot::default(), fallback, None)
     }
 
-    /// Compiles `snapshot`, reusing `previous`'s upstreams whose endpoints are unchanged.
-    pub fn compile(snapshot: &Snapshot, previous: Option<&Generation>) -> Self {
+    /// Compiles `snapshot`, reusing `previous`'s upstreams whose endpoints are unchanged and
+    /// its parsed certificates whose PEM is unchanged. `fallback` is the default certificate
+    /// when the Snapshot names none.
+    pub fn compile(
+        snapshot: &Snapshot,
+        fallback: &Arc<CertifiedKey>,
+        previous: Option<&Generation>,
+    ) -> Self {
         let mut upstreams: HashMap<ClusterId, Arc<Upstream>> = snapshot
             .clusters
             .iter()
@@ -57,34 +67,37 @@ impl Generation {
         Generation {
             number: snapshot.generation,
             routes,
+            tls: CertStore::compile(&snapshot.tls, fallback, previous.map(|p| &p.tls)),
             upstreams,
         }
     }
 }
 
-/// The slot holding the live generation.
-pub struct LiveConfig(ArcSwap<Generation>);
+/// The slot holding the live generation, and the self-signed certificate generated at start-up.
+pub struct LiveConfig {
+    current: ArcSwap<Generation>,
+    fallback: Arc<CertifiedKey>,
+}
 
 impl LiveConfig {
-    pub fn new() -> Self {
-        LiveConfig(ArcSwap::from_pointee(Generation::empty()))
+    /// An empty configuration with a freshly generated self-signed default certificate.
+    pub fn new() -> Result<Self, openssl::error::ErrorStack> {
+        let fallback = Arc::new(CertifiedKey::self_signed()?);
+        Ok(LiveConfig {
+            current: ArcSwap::from_pointee(Generation::empty(&fallback)),
+            fallback,
+        })
     }
 
     /// The current generation, without locking.
     pub fn load(&self) -> arc_swap::Guard<Arc<Generation>> {
-        self.0.load()
+        self.current.load()
     }
 
     /// Compiles `snapshot` against the live generation and swaps it in.
     pub fn apply(&self, snapshot: &Snapshot) {
-        let next = Generation::compile(snapshot, Some(&self.0.load()));
-        self.0.store(Arc::new(next));
-    }
-}
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        Self::new()
+        let next = Generation::compile(snapshot, &self.fallback, Some(&self.current.load()));
+        self.current.store(Arc::new(next));
     }
 }
 
@@ -107,6 +120,7 @@ mod tests {
                         cluster: id.clone(),
                         ingress: ObjectRef::new("default", "web"),
                     },
+                    ssl_redirect: true,
                 }],
             }],
             default_backend: None,
@@ -122,12 +136,13 @@ mod tests {
                 },
             )]
             .into(),
+            tls: Default::default(),
         }
     }
 
     #[test]
     fn unchanged_upstreams_survive_a_swap_and_changed_ones_are_rebuilt() {
-        let live = LiveConfig::new();
+        let live = LiveConfig::new().unwrap();
         assert_eq!(live.load().number, 0);
         live.apply(&snapshot(1, &["127.0.0.1:1"]));
         let first = live.load().routes.find("any", "/").unwrap().target.clone();

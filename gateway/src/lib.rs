@@ -6,6 +6,7 @@
 //!   -> ConfigApplier (background service): Generation::compile -> LiveConfig (ArcSwap)
 //!                                                                   |  load(), no lock
 //! client -> proxy service (IngressProxy: route -> pick endpoint -> forward) -> endpoint
+//!            HTTP listener, and HTTPS listener (CertSelector: certificate by SNI)
 //! admin service: /healthz /readyz /metrics
 //! ```
 //!
@@ -17,13 +18,16 @@ pub mod headers;
 pub mod metrics;
 pub mod proxy;
 pub mod status;
+pub mod tls;
 pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use async_trait::async_trait;
+pub use http::HeaderValue;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -40,22 +44,34 @@ use crate::proxy::{IngressProxy, Timeouts};
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
     pub listen_http: SocketAddr,
+    pub listen_https: SocketAddr,
     pub listen_admin: SocketAddr,
     /// Worker threads of the proxy service.
     pub threads: usize,
     pub timeouts: Timeouts,
+    /// `Strict-Transport-Security` header value for HTTPS responses; `None`: no header.
+    pub hsts: Option<HeaderValue>,
 }
 
-/// Builds the Pingora server and serves until the process is told to stop. Never returns.
-pub fn run(options: GatewayOptions, snapshots: watch::Receiver<Arc<Snapshot>>) -> ! {
+/// Builds the Pingora server and serves until the process is told to stop. Returns only when
+/// the server cannot be built.
+pub fn run(
+    options: GatewayOptions,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+) -> anyhow::Result<std::convert::Infallible> {
     let conf = ServerConf {
         threads: options.threads,
+        // On SIGTERM keep serving for a moment (so a load balancer notices the node going
+        // away), then give in-flight requests a bounded time to finish. Pingora's defaults
+        // (5 minutes) would hold a rolling update for far too long. SIGINT stops at once.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(10),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let live = Arc::new(LiveConfig::new());
+    let live = Arc::new(LiveConfig::new().context("generating the self-signed certificate")?);
     let metrics = Arc::new(Metrics::new());
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
@@ -64,10 +80,14 @@ pub fn run(options: GatewayOptions, snapshots: watch::Receiver<Arc<Snapshot>>) -
             live: live.clone(),
             metrics: metrics.clone(),
             timeouts: options.timeouts,
+            https_port: options.listen_https.port(),
+            hsts: options.hsts,
         },
         "pingress proxy",
     );
     proxy.add_tcp(&options.listen_http.to_string());
+    let tls = tls::listener_settings(live.clone()).context("TLS listener settings")?;
+    proxy.add_tls_with_settings(&options.listen_https.to_string(), None, tls);
     proxy.threads = Some(options.threads);
 
     let mut admin = Service::new(
@@ -91,6 +111,7 @@ pub fn run(options: GatewayOptions, snapshots: watch::Receiver<Arc<Snapshot>>) -
 
     tracing::info!(
         http = %options.listen_http,
+        https = %options.listen_https,
         admin = %options.listen_admin,
         threads = options.threads,
         "gateway listening"

@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-use crate::generation::LiveConfig;
+use crate::generation::{Generation, LiveConfig};
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::status;
+use crate::tls::Sni;
 use crate::upstream::Upstream;
+use pingress_routing::normalize_host;
 
 /// Upstream connection and I/O timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -35,15 +38,30 @@ pub struct IngressProxy {
     pub live: Arc<LiveConfig>,
     pub metrics: Arc<Metrics>,
     pub timeouts: Timeouts,
+    /// The port HTTPS redirects point at (omitted from the URL when 443).
+    pub https_port: u16,
+    /// `Strict-Transport-Security` value added to HTTPS responses, if any.
+    pub hsts: Option<HeaderValue>,
 }
 
 /// What the phases learn about one request, filled in as they run.
 #[derive(Default)]
 pub struct RequestCtx {
+    /// The request arrived over TLS.
+    tls: bool,
     /// The upstream the matched route points at.
     upstream: Option<Arc<Upstream>>,
     /// The endpoint chosen for the (last) attempt.
     endpoint: Option<SocketAddr>,
+}
+
+/// What `request_filter` decided.
+enum Decision {
+    Proxy(Arc<Upstream>),
+    /// Answer this status without proxying.
+    Respond(u16),
+    /// `308` to this `https://` URL.
+    Redirect(String),
 }
 
 impl IngressProxy {
@@ -52,6 +70,59 @@ impl IngressProxy {
             .respond_error_with_body(code, Bytes::from_static(status::body_for(code).as_bytes()))
             .await
     }
+
+    async fn redirect(session: &mut Session, location: &str) -> Result<()> {
+        let mut response = ResponseHeader::build(308, Some(2))?;
+        response.insert_header(http::header::LOCATION, location)?;
+        response.insert_header(http::header::CONTENT_LENGTH, "0")?;
+        session
+            .write_response_header(Box::new(response), true)
+            .await
+    }
+
+    /// Routes a request: `421` when its SNI and Host need different certificates, a redirect
+    /// when plain HTTP reaches a TLS host, the route's upstream, or `404`.
+    fn decide(&self, generation: &Generation, session: &Session, tls: bool) -> Decision {
+        let req = session.req_header();
+        let host = normalize_host(headers::request_host(req));
+        if let Some(sni) = sni_of(session) {
+            let certs = &generation.tls;
+            if *sni != *host && !Arc::ptr_eq(certs.select(Some(sni)), certs.select(Some(&host))) {
+                return Decision::Respond(421);
+            }
+        }
+        let found = generation.routes.find(&host, req.uri.path());
+        let redirect = !tls
+            && generation.tls.is_tls_host(&host)
+            && found.is_none_or(|route| route.ssl_redirect);
+        if redirect {
+            return Decision::Redirect(self.https_url(&host, req));
+        }
+        match found {
+            Some(route) => Decision::Proxy(route.target.clone()),
+            None => Decision::Respond(404),
+        }
+    }
+
+    fn https_url(&self, host: &str, req: &RequestHeader) -> String {
+        let host = if host.contains(':') {
+            format!("[{host}]") // an IPv6 literal
+        } else {
+            host.to_string()
+        };
+        let port = match self.https_port {
+            443 => String::new(),
+            port => format!(":{port}"),
+        };
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        format!("https://{host}{port}{target}")
+    }
+}
+
+/// The SNI name of the request's TLS connection, if it had one.
+fn sni_of(session: &Session) -> Option<&str> {
+    let digest = session.digest()?.ssl_digest.as_ref()?;
+    digest.extension.get::<Sni>().map(|s| s.0.as_str())
 }
 
 #[async_trait]
@@ -62,23 +133,19 @@ impl ProxyHttp for IngressProxy {
         RequestCtx::default()
     }
 
-    /// Routes the request by host and path; answers `404` itself when nothing matches.
+    /// Routes the request by host and path; answers `404`, `421` or a redirect itself.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let generation = self.live.load();
-        let req = session.req_header();
-        let found = generation
-            .routes
-            .find(headers::request_host(req), req.uri.path());
-        match found {
-            Some(route) => {
-                ctx.upstream = Some(route.target.clone());
-                Ok(false)
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let decision = self.decide(&self.live.load(), session, ctx.tls);
+        match decision {
+            Decision::Proxy(upstream) => {
+                ctx.upstream = Some(upstream);
+                return Ok(false);
             }
-            None => {
-                Self::respond(session, 404).await?;
-                Ok(true)
-            }
+            Decision::Respond(code) => Self::respond(session, code).await?,
+            Decision::Redirect(location) => Self::redirect(session, &location).await?,
         }
+        Ok(true)
     }
 
     /// Picks the next ready endpoint of the routed upstream.
@@ -109,23 +176,27 @@ impl ProxyHttp for IngressProxy {
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<()> {
         let client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string());
         let host = headers::request_host(session.req_header()).to_string();
-        headers::set_forwarded(upstream_request, client_ip, &host, "http")
+        let proto = if ctx.tls { "https" } else { "http" };
+        headers::set_forwarded(upstream_request, client_ip, &host, proto)
     }
 
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<()> {
         headers::strip_response_hop_by_hop(upstream_response);
+        if let (true, Some(hsts)) = (ctx.tls, &self.hsts) {
+            upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
+        }
         Ok(())
     }
 

@@ -31,6 +31,7 @@ pub fn body_for(code: u16) -> &'static str {
     match code {
         404 => "404 Not Found: no Ingress rule matches this host and path\n",
         408 => "408 Request Timeout\n",
+        421 => "421 Misdirected Request: the TLS server name and the Host header name hosts with different certificates\n",
         502 => "502 Bad Gateway: the upstream endpoint failed\n",
         503 => "503 Service Unavailable: the backend has no ready endpoint\n",
         504 => "504 Gateway Timeout: the upstream endpoint did not answer in time\n",

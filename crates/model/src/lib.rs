@@ -8,10 +8,17 @@
 //!
 //! ```text
 //! Snapshot { generation }
-//! |-- virtual_hosts: VirtualHost { host: HostMatch, routes: [Route { path: PathMatch, cluster }] }
-//! |-- default_backend: Option<ClusterId>
-//! `-- clusters: ClusterId -> Cluster { endpoints: [Endpoint { addr }] }
+//! |-- virtual_hosts: VirtualHost { host: HostMatch, routes: [Route { path, backend, ssl_redirect }] }
+//! |-- default_backend: Option<Backend>
+//! |-- clusters: ClusterId -> Cluster { endpoints: [Endpoint { addr }] }
+//! `-- tls: Tls
+//!     |-- hosts: [TlsHost { host: HostMatch, certificate: Option<CertificateId> }]
+//!     |-- certificates: CertificateId -> Certificate { chain_pem, key_pem }
+//!     `-- default_certificate: Option<CertificateId>
 //! ```
+//!
+//! A Snapshot carries TLS private keys: never log it whole, and keep any channel that carries it
+//! private. [`Certificate`]'s `Debug` leaves the key out.
 //!
 //! This crate depends on nothing else of the project.
 
@@ -32,6 +39,8 @@ pub struct Snapshot {
     pub default_backend: Option<Backend>,
     /// Every cluster that a route or the default backend refers to.
     pub clusters: BTreeMap<ClusterId, Cluster>,
+    /// Certificates served on the HTTPS listener, by SNI name.
+    pub tls: Tls,
 }
 
 impl Snapshot {
@@ -116,6 +125,9 @@ impl fmt::Display for PathMatch {
 pub struct Route {
     pub path: PathMatch,
     pub backend: Backend,
+    /// Whether plain-HTTP requests for a TLS host that match this route are redirected to HTTPS
+    /// (the declaring Ingress's `ssl-redirect` annotation; `true` unless switched off).
+    pub ssl_redirect: bool,
 }
 
 /// A route's destination: the cluster, and the Ingress that declared it (for logs and metrics).
@@ -161,6 +173,49 @@ impl ClusterId {
 impl fmt::Display for ClusterId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The HTTPS side of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tls {
+    /// The hosts listed under Ingresses' `spec.tls`, at most one entry per host match.
+    pub hosts: Vec<TlsHost>,
+    /// Every certificate a host or the default refers to, all validated by the translation.
+    pub certificates: BTreeMap<CertificateId, Certificate>,
+    /// The certificate for clients without SNI or with an unknown name; `None` means the
+    /// gateway's own self-signed certificate.
+    pub default_certificate: Option<CertificateId>,
+}
+
+/// A host name served over HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsHost {
+    /// `Exact` or `Wildcard`; never `Any`.
+    pub host: HostMatch,
+    /// The certificate for this host; `None` when its Secret was unusable (the default
+    /// certificate is served instead, and a diagnostic says why).
+    pub certificate: Option<CertificateId>,
+}
+
+/// Names a certificate: the `kubernetes.io/tls` Secret it came from.
+pub type CertificateId = ObjectRef;
+
+/// A certificate chain and its private key, PEM-encoded, as validated by the translation.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The leaf certificate first, then intermediates.
+    pub chain_pem: String,
+    /// The private key (PKCS#1, PKCS#8 or SEC1 PEM).
+    pub key_pem: String,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("chain_pem", &format_args!("{} bytes", self.chain_pem.len()))
+            .field("key_pem", &"<redacted>")
+            .finish()
     }
 }
 
@@ -213,14 +268,29 @@ mod tests {
                         cluster: id,
                         ingress: ObjectRef::new("default", "ing"),
                     },
+                    ssl_redirect: true,
                 }],
             }],
             default_backend: None,
             clusters,
+            tls: Tls::default(),
         };
         let json = serde_json::to_string(&snapshot).unwrap();
         let back: Snapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snapshot);
         assert_eq!(back.route_count(), 1);
+    }
+
+    #[test]
+    fn certificate_debug_never_shows_the_key() {
+        let cert = Certificate {
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: "-----BEGIN PRIVATE KEY----- secret".into(),
+        };
+        let debug = format!("{cert:?}");
+        assert!(
+            !debug.contains("secret") && debug.contains("redacted"),
+            "{debug}"
+        );
     }
 }

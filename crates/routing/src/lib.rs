@@ -51,6 +51,9 @@ pub struct RouteMatch<'a, T> {
     pub host: Option<&'a HostMatch>,
     /// The path rule that matched; `None` when the default backend answered.
     pub path: Option<&'a PathMatch>,
+    /// Whether a plain-HTTP request on a TLS host that lands here is redirected to HTTPS (the
+    /// route's own setting; `true` for the default backend).
+    pub ssl_redirect: bool,
 }
 
 impl<T> Clone for RouteMatch<'_, T> {
@@ -87,6 +90,7 @@ enum Kind {
 struct Target<T> {
     path: Option<PathMatch>,
     backend: Backend,
+    ssl_redirect: bool,
     target: T,
 }
 
@@ -97,6 +101,7 @@ impl<T> Target<T> {
             backend: &self.backend,
             host,
             path: self.path.as_ref(),
+            ssl_redirect: self.ssl_redirect,
         }
     }
 }
@@ -191,6 +196,7 @@ impl<T> RouteTable<T> {
                     slot.insert(Target {
                         path: Some(route.path.clone()),
                         backend: route.backend.clone(),
+                        ssl_redirect: route.ssl_redirect,
                         target: target(&route.backend),
                     });
                     table.len += 1;
@@ -200,6 +206,7 @@ impl<T> RouteTable<T> {
         table.default = snapshot.default_backend.as_ref().map(|backend| Target {
             path: None,
             backend: backend.clone(),
+            ssl_redirect: true,
             target: target(backend),
         });
         table.len += usize::from(table.default.is_some());

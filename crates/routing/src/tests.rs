@@ -47,6 +47,7 @@ fn snapshot(vhosts: &[(&str, &[Rule])], default: Option<&str>) -> Snapshot {
                     .map(|(rule, label)| Route {
                         path: path_match(rule),
                         backend: backend(label),
+                        ssl_redirect: true,
                     })
                     .collect(),
             })
@@ -298,10 +299,12 @@ fn a_hundred_thousand_routes() {
                     Route {
                         path: PathMatch::Prefix(format!("/svc{r}")),
                         backend: backend(&format!("h{h}-prefix{r}")),
+                        ssl_redirect: true,
                     },
                     Route {
                         path: PathMatch::Exact(format!("/svc{r}/health")),
                         backend: backend(&format!("h{h}-exact{r}")),
+                        ssl_redirect: true,
                     },
                 ]
             })
@@ -317,6 +320,7 @@ fn a_hundred_thousand_routes() {
             routes: vec![Route {
                 path: PathMatch::prefix("/"),
                 backend: backend("wild-root"),
+                ssl_redirect: true,
             }],
         },
         VirtualHost {
@@ -324,6 +328,7 @@ fn a_hundred_thousand_routes() {
             routes: vec![Route {
                 path: PathMatch::prefix("/any"),
                 backend: backend("any"),
+                ssl_redirect: true,
             }],
         },
     ]);

@@ -13,6 +13,7 @@ use crate::{free_port, get, wait_until, ChildGuard, Response};
 pub struct GatewayProcess {
     child: ChildGuard,
     pub http: SocketAddr,
+    pub https: SocketAddr,
     pub admin: SocketAddr,
     dir: PathBuf,
     log: PathBuf,
@@ -34,6 +35,7 @@ impl GatewayProcess {
             std::fs::write(dir.join("manifests").join(name), yaml).expect("write manifest");
         }
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let https: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = dir.join("pingress.log");
         let mut command = Command::new(binary);
@@ -42,6 +44,7 @@ impl GatewayProcess {
             .arg("--manifests")
             .arg(dir.join("manifests"))
             .args(["--listen-http", &http.to_string()])
+            .args(["--listen-https", &https.to_string()])
             .args(["--listen-admin", &admin.to_string()])
             .args(["--threads", "2"])
             .args(extra_args)
@@ -50,6 +53,7 @@ impl GatewayProcess {
         let mut gateway = GatewayProcess {
             child,
             http,
+            https,
             admin,
             dir,
             log,

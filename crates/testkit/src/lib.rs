@@ -5,6 +5,7 @@
 //! Everything here is blocking `std` code on purpose: the tests drive a real `pingress`
 //! process over real sockets and must not depend on the runtime they are testing.
 
+pub mod certs;
 pub mod gateway;
 
 use std::collections::BTreeMap;
@@ -203,20 +204,31 @@ impl Response {
     }
 }
 
-/// One client connection to the gateway, reusable for several requests (keep-alive).
-pub struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// One client connection to the gateway, reusable for several requests (keep-alive), over
+/// plain TCP or any other stream (e.g. TLS).
+pub struct Connection<S: Read + Write = TcpStream> {
+    reader: BufReader<S>,
 }
 
 impl Connection {
     pub fn open(addr: SocketAddr) -> io::Result<Connection> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Connection {
-            writer: stream.try_clone()?,
+        Ok(Connection::over(stream))
+    }
+}
+
+impl<S: Read + Write> Connection<S> {
+    /// HTTP/1.1 over an established stream.
+    pub fn over(stream: S) -> Connection<S> {
+        Connection {
             reader: BufReader::new(stream),
-        })
+        }
+    }
+
+    /// The underlying stream.
+    pub fn stream(&self) -> &S {
+        self.reader.get_ref()
     }
 
     /// Sends a request with the given `Host` and extra headers and reads the whole response.
@@ -232,13 +244,13 @@ impl Connection {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        self.writer.write_all(req.as_bytes())?;
+        self.reader.get_mut().write_all(req.as_bytes())?;
         self.read_response(method == "HEAD")
     }
 
     /// Writes raw bytes, then reads one response.
     pub fn raw(&mut self, bytes: &[u8]) -> io::Result<Response> {
-        self.writer.write_all(bytes)?;
+        self.reader.get_mut().write_all(bytes)?;
         self.read_response(false)
     }
 

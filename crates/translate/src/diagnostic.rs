@@ -29,7 +29,7 @@ impl fmt::Display for Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// The object's kind: `"Ingress"` or `"EndpointSlice"`.
+    /// The object's kind: `"Ingress"`, `"EndpointSlice"` or `"Secret"`.
     pub kind: &'static str,
     pub object: ObjectRef,
     /// Path of the offending field in the object, e.g. `spec.rules[0].http.paths[1].pathType`.
@@ -94,6 +94,16 @@ impl Diagnostics {
         message: impl Into<String>,
     ) {
         self.push(Severity::Warning, kind, object, field, message);
+    }
+
+    pub fn error(
+        &mut self,
+        kind: &'static str,
+        object: &ObjectRef,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(Severity::Error, kind, object, field, message);
     }
 
     /// An [`Severity::Error`] on `prefix` + `invalid.field`.

@@ -14,18 +14,22 @@
 //!    backends: the oldest Ingress wins;
 //! 4. resolve each winning backend to a cluster: the ready endpoints of a Service port, found
 //!    through its EndpointSlices. A backend that cannot be resolved keeps its route, pointing
-//!    at an empty cluster (the gateway answers `503`).
+//!    at an empty cluster (the gateway answers `503`);
+//! 5. collect the `spec.tls` hosts and check their Secrets' certificates (`docs/tls.md`).
 
+mod annotations;
 mod backend;
 mod class;
 mod diagnostic;
 mod host;
 mod path;
 mod table;
+mod tls;
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -36,6 +40,7 @@ use crate::backend::Resolver;
 use crate::class::ClassFilter;
 use crate::diagnostic::Diagnostics;
 use crate::table::{Claim, RouteTable};
+use crate::tls::TlsTable;
 
 pub use crate::diagnostic::{Diagnostic, Severity};
 
@@ -53,9 +58,11 @@ pub struct Objects {
     pub ingress_classes: Vec<IngressClass>,
     pub services: Vec<Service>,
     pub endpoint_slices: Vec<EndpointSlice>,
+    /// Only `kubernetes.io/tls` Secrets are used; others may be passed and are ignored.
+    pub secrets: Vec<Secret>,
 }
 
-/// Which Ingresses are ours.
+/// Which Ingresses are ours, and the settings that are not in the objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The class name we answer to: in the `kubernetes.io/ingress.class` annotation, or in
@@ -63,6 +70,12 @@ pub struct Options {
     pub ingress_class: String,
     /// IngressClasses whose `spec.controller` equals this are ours.
     pub controller_name: String,
+    /// The Secret whose certificate is served to clients without SNI or with an unknown name;
+    /// `None`: the gateway's self-signed certificate.
+    pub default_certificate: Option<ObjectRef>,
+    /// The time against which certificates are checked for expiry; `None` skips the check.
+    /// (A parameter rather than a clock read, so that the translation stays pure.)
+    pub now: Option<SystemTime>,
 }
 
 impl Default for Options {
@@ -70,6 +83,8 @@ impl Default for Options {
         Options {
             ingress_class: DEFAULT_INGRESS_CLASS.into(),
             controller_name: DEFAULT_CONTROLLER_NAME.into(),
+            default_certificate: None,
+            now: None,
         }
     }
 }
@@ -102,9 +117,17 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
     });
 
     let mut table = RouteTable::default();
+    let mut tls = TlsTable::default();
     for ingress in &ours {
         table.add(ingress, &mut diagnostics);
+        tls.add(ingress, &mut diagnostics);
     }
+    let tls = tls.build(
+        &objects.secrets,
+        options.default_certificate.as_ref(),
+        options.now,
+        &mut diagnostics,
+    );
 
     let resolver = Resolver::new(&objects.services, &objects.endpoint_slices);
     let mut clusters = BTreeMap::new();
@@ -135,6 +158,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 .into_iter()
                 .map(|(path, claim)| Route {
                     path,
+                    ssl_redirect: claim.ssl_redirect,
                     backend: backend(claim),
                 })
                 .collect(),
@@ -153,6 +177,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 .into_iter()
                 .map(|(id, resolved)| (id, resolved.unwrap_or_default()))
                 .collect(),
+            tls,
         },
         diagnostics: diagnostics.into_sorted(),
         ingresses,

@@ -9,7 +9,7 @@ use pingress_model::{HostMatch, ObjectRef, PathMatch};
 
 use crate::backend::ServiceRef;
 use crate::diagnostic::Diagnostics;
-use crate::{host, object_ref, path};
+use crate::{annotations, host, object_ref, path};
 
 /// A backend an Ingress asked for, and where it asked.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub(crate) struct Claim {
     /// The IngressBackend's field, for errors found while resolving it.
     pub backend_field: String,
     pub service: ServiceRef,
+    /// The claiming Ingress's `ssl-redirect` annotation.
+    pub ssl_redirect: bool,
 }
 
 /// The winning claims. Ingresses must be added in precedence order (oldest first): the first
@@ -36,8 +38,10 @@ impl RouteTable {
         let Some(spec) = &ingress.spec else {
             return;
         };
+        let ssl_redirect =
+            annotations::boolean(ingress, &id, annotations::SSL_REDIRECT, true, diagnostics);
         if let Some(backend) = &spec.default_backend {
-            self.add_default_backend(&id, backend, diagnostics);
+            self.add_default_backend(&id, backend, ssl_redirect, diagnostics);
         }
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
             let host = match host::parse(rule.host.as_deref()) {
@@ -50,7 +54,7 @@ impl RouteTable {
             };
             for (j, http_path) in rule.http.iter().flat_map(|h| &h.paths).enumerate() {
                 let field = format!("spec.rules[{i}].http.paths[{j}]");
-                self.add_path(&id, &host, http_path, field, diagnostics);
+                self.add_path(&id, &host, http_path, field, ssl_redirect, diagnostics);
             }
         }
     }
@@ -59,6 +63,7 @@ impl RouteTable {
         &mut self,
         id: &ObjectRef,
         backend: &IngressBackend,
+        ssl_redirect: bool,
         diagnostics: &mut Diagnostics,
     ) {
         let field = "spec.defaultBackend";
@@ -82,6 +87,7 @@ impl RouteTable {
                     field: field.into(),
                     backend_field: field.into(),
                     service,
+                    ssl_redirect,
                 });
             }
         }
@@ -94,6 +100,7 @@ impl RouteTable {
         host: &HostMatch,
         http_path: &HTTPIngressPath,
         field: String,
+        ssl_redirect: bool,
         diagnostics: &mut Diagnostics,
     ) {
         let backend_field = format!("{field}.backend");
@@ -117,6 +124,7 @@ impl RouteTable {
                     field,
                     backend_field,
                     service,
+                    ssl_redirect,
                 });
             }
             Entry::Occupied(entry) => {

@@ -178,6 +178,7 @@ fn options_choose_class_and_controller() {
     let options = Options {
         ingress_class: "edge".into(),
         controller_name: "example.com/edge".into(),
+        ..Options::default()
     };
     let objects = Objects {
         ingresses: vec![
@@ -887,8 +888,10 @@ spec:
                         cluster: cluster.clone(),
                         ingress: ObjectRef::new("default", "shop"),
                     },
+                    ssl_redirect: true,
                 }],
             }],
+            tls: Default::default(),
             default_backend: None,
             clusters: [(
                 cluster,
@@ -1069,6 +1072,7 @@ spec:
             ingress_classes: permute(&objects.ingress_classes, k),
             services: permute(&objects.services, k + 1),
             endpoint_slices: permute(&objects.endpoint_slices, k + 2),
+            secrets: permute(&objects.secrets, k + 3),
         };
         assert_eq!(translate(&shuffled, &options), expected, "permutation {k}");
     }
