@@ -137,8 +137,9 @@ pub struct Backend {
     pub ingress: ObjectRef,
 }
 
-/// `namespace/name` of a Kubernetes object.
+/// `namespace/name` of a Kubernetes object. Serialized as that string, so it can key a map.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct ObjectRef {
     pub namespace: String,
     pub name: String,
@@ -149,6 +150,23 @@ impl ObjectRef {
         ObjectRef {
             namespace: namespace.into(),
             name: name.into(),
+        }
+    }
+}
+
+impl From<ObjectRef> for String {
+    fn from(object: ObjectRef) -> String {
+        object.to_string()
+    }
+}
+
+impl TryFrom<String> for ObjectRef {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.split_once('/') {
+            Some((namespace, name)) => Ok(ObjectRef::new(namespace, name)),
+            None => Err(format!("{s:?}: expected namespace/name")),
         }
     }
 }
@@ -167,6 +185,12 @@ pub struct ClusterId(pub String);
 impl ClusterId {
     pub fn new(service: &ObjectRef, port: impl fmt::Display) -> Self {
         ClusterId(format!("{service}:{port}"))
+    }
+
+    /// The Service name and the port as written, e.g. `("web", "80")` for `default/web:80`.
+    pub fn service_and_port(&self) -> (&str, &str) {
+        let service = self.0.split_once('/').map_or(self.0.as_str(), |(_, s)| s);
+        service.rsplit_once(':').unwrap_or((service, ""))
     }
 }
 
@@ -247,6 +271,13 @@ mod tests {
     }
 
     #[test]
+    fn cluster_ids_name_service_and_port() {
+        let id = ClusterId::new(&ObjectRef::new("shop", "web"), "http");
+        assert_eq!(id.0, "shop/web:http");
+        assert_eq!(id.service_and_port(), ("web", "http"));
+    }
+
+    #[test]
     fn snapshot_round_trips_through_json() {
         let mut clusters = BTreeMap::new();
         let id = ClusterId::new(&ObjectRef::new("default", "web"), 80);
@@ -273,9 +304,27 @@ mod tests {
             }],
             default_backend: None,
             clusters,
-            tls: Tls::default(),
+            tls: Tls {
+                hosts: vec![TlsHost {
+                    host: HostMatch::Exact("shop.test".into()),
+                    certificate: Some(ObjectRef::new("default", "shop-tls")),
+                }],
+                certificates: [(
+                    ObjectRef::new("default", "shop-tls"),
+                    Certificate {
+                        chain_pem: "chain".into(),
+                        key_pem: "key".into(),
+                    },
+                )]
+                .into(),
+                default_certificate: None,
+            },
         };
         let json = serde_json::to_string(&snapshot).unwrap();
+        assert!(
+            json.contains(r#""default/shop-tls":"#),
+            "maps keyed by object: {json}"
+        );
         let back: Snapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snapshot);
         assert_eq!(back.route_count(), 1);
