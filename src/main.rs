@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pingress_controller::{config_channel, run_manifest_source, ManifestSource};
+use pingress_controller::{config_channel, run_manifest_source, ControllerMetrics, ManifestSource};
+use pingress_gateway::access_log::AccessLogFormat;
 use pingress_gateway::proxy::Timeouts;
 use pingress_gateway::GatewayOptions;
 use pingress_gateway::HeaderValue;
@@ -101,10 +102,31 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     upstream_keepalive_timeout: Duration,
 
+    /// Access log on stdout, one line per request: json, text, or off.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = AccessLogArg::Json)]
+    access_log: AccessLogArg,
+
     /// Quiet time after a manifest file changes before the files are read again (an editor's
     /// save is often several file events).
     #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = duration)]
     reload_debounce: Duration,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum AccessLogArg {
+    Json,
+    Text,
+    Off,
+}
+
+impl From<AccessLogArg> for AccessLogFormat {
+    fn from(arg: AccessLogArg) -> Self {
+        match arg {
+            AccessLogArg::Json => AccessLogFormat::Json,
+            AccessLogArg::Text => AccessLogFormat::Text,
+            AccessLogArg::Off => AccessLogFormat::Off,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -166,7 +188,8 @@ fn main() {
 }
 
 fn run(args: RunArgs) -> ! {
-    let (publisher, snapshots) = config_channel();
+    let registry = prometheus::Registry::new();
+    let (publisher, snapshots) = config_channel(ControllerMetrics::new(&registry));
     let options = Options {
         ingress_class: args.ingress_class,
         controller_name: args.controller_name,
@@ -210,8 +233,10 @@ fn run(args: RunArgs) -> ! {
                 idle: args.upstream_keepalive_timeout,
             },
             hsts: args.hsts,
+            access_log: args.access_log.into(),
         },
         snapshots,
+        registry,
     );
     let Err(e) = served;
     tracing::error!("cannot start the gateway: {e:#}");

@@ -23,6 +23,8 @@ pub struct ManifestSource {
     last_good: BTreeMap<PathBuf, Vec<Object>>,
     /// Errors already logged, so a file that stays broken is not reported on every event.
     reported: BTreeSet<String>,
+    /// Errors that the last [`ManifestSource::load`] reported for the first time.
+    new_errors: usize,
 }
 
 impl ManifestSource {
@@ -31,6 +33,7 @@ impl ManifestSource {
             paths,
             last_good: BTreeMap::new(),
             reported: BTreeSet::new(),
+            new_errors: 0,
         }
     }
 
@@ -67,8 +70,10 @@ impl ManifestSource {
                 }
             }
         }
+        self.new_errors = 0;
         for e in errors.difference(&self.reported) {
             tracing::error!("{e}");
+            self.new_errors += 1;
         }
         self.reported = errors;
         self.last_good = current;
@@ -152,10 +157,14 @@ pub async fn run_manifest_source(
             now: Some(SystemTime::now()),
             ..options.clone()
         };
-        publisher.publish(translate(&source.load(), &options));
+        let objects = source.load();
+        let metrics = publisher.metrics();
+        metrics.source_errors.inc_by(source.new_errors as u64);
+        publisher.publish(translate(&objects, &options));
         if changes.recv().await.is_none() {
             return Ok(());
         }
+        publisher.metrics().source_events.inc();
         // Let the burst settle (an editor's save is several events), then take it all at once.
         tokio::time::sleep(debounce).await;
         while changes.try_recv().is_ok() {}

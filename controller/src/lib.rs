@@ -13,6 +13,7 @@
 
 pub mod file_source;
 pub mod manifests;
+pub mod metrics;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,19 +23,21 @@ use pingress_translate::{Severity, Translation};
 use tokio::sync::watch;
 
 pub use file_source::{run_manifest_source, ManifestSource};
+pub use metrics::ControllerMetrics;
 
 /// The receiving end of the config channel, held by the gateway.
 pub type SnapshotReceiver = watch::Receiver<Arc<Snapshot>>;
 
 /// Creates the config channel. The receiver starts with an empty generation-0 Snapshot, which
 /// the gateway treats as "no configuration yet".
-pub fn config_channel() -> (Publisher, SnapshotReceiver) {
+pub fn config_channel(metrics: ControllerMetrics) -> (Publisher, SnapshotReceiver) {
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     (
         Publisher {
             tx,
             generation: 0,
             reported: BTreeSet::new(),
+            metrics,
         },
         rx,
     )
@@ -46,9 +49,15 @@ pub struct Publisher {
     tx: watch::Sender<Arc<Snapshot>>,
     generation: u64,
     reported: BTreeSet<String>,
+    metrics: ControllerMetrics,
 }
 
 impl Publisher {
+    /// The controller's metrics, for the sources to count into.
+    pub fn metrics(&self) -> &ControllerMetrics {
+        &self.metrics
+    }
+
     /// Publishes `translation`'s Snapshot as the next generation, unless it equals the current
     /// one. Returns the generation now live on the channel.
     pub fn publish(&mut self, translation: Translation) -> u64 {
@@ -70,6 +79,7 @@ impl Publisher {
             reported.insert(line);
         }
         self.reported = reported;
+        self.metrics.observe_diagnostics(&diagnostics);
 
         snapshot.generation = self.generation;
         if self.generation > 0 && **self.tx.borrow() == snapshot {
@@ -87,6 +97,7 @@ impl Publisher {
             "publishing configuration"
         );
         self.tx.send_replace(Arc::new(snapshot));
+        self.metrics.published.inc();
         self.generation
     }
 }
@@ -115,7 +126,8 @@ mod tests {
 
     #[test]
     fn generations_advance_only_on_change() {
-        let (mut publisher, rx) = config_channel();
+        let (mut publisher, rx) =
+            config_channel(ControllerMetrics::new(&prometheus::Registry::new()));
         assert_eq!(rx.borrow().generation, 0);
         assert_eq!(
             publisher.publish(translation(&[])),

@@ -1,5 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz` and `/metrics`, on its own port (loopback by
-//! default) so it is never routed by Ingress rules.
+//! The admin listener: `/healthz`, `/readyz`, `/metrics` and `/debug/config`, on its own port
+//! (loopback by default) so it is never routed by Ingress rules.
 
 use std::sync::Arc;
 
@@ -14,6 +14,19 @@ use crate::metrics::Metrics;
 pub struct AdminApp {
     pub live: Arc<LiveConfig>,
     pub metrics: Arc<Metrics>,
+}
+
+impl AdminApp {
+    /// The live Snapshot as JSON, private keys replaced by `<redacted>`.
+    fn live_config(&self) -> Vec<u8> {
+        let mut snapshot = (*self.live.load().snapshot).clone();
+        for certificate in snapshot.tls.certificates.values_mut() {
+            certificate.key_pem = "<redacted>".into();
+        }
+        let mut json = serde_json::to_vec_pretty(&snapshot).expect("snapshots serialize");
+        json.push(b'\n');
+        json
+    }
 }
 
 #[async_trait]
@@ -39,10 +52,11 @@ impl ServeHttp for AdminApp {
                 "text/plain; version=0.0.4",
                 self.metrics.render(),
             ),
+            "/debug/config" => (StatusCode::OK, "application/json", self.live_config()),
             _ => (
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                b"not found; try /healthz, /readyz or /metrics\n".to_vec(),
+                b"not found; try /healthz, /readyz, /metrics or /debug/config\n".to_vec(),
             ),
         };
         Response::builder()

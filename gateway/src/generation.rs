@@ -8,20 +8,50 @@
 //! keep-alive connections survive every swap).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
-use pingress_model::{ClusterId, Snapshot};
-use pingress_routing::RouteTable;
+use pingress_model::{Backend, ClusterId, Snapshot};
+use pingress_routing::{RouteMatch, RouteTable};
+
+use crate::metrics::{Metrics, RouteCounters};
 
 use crate::tls::{CertStore, CertifiedKey};
 use crate::upstream::Upstream;
+
+/// What a route leads to at run time: its upstream, and its metrics once it served a request.
+pub struct RouteTarget {
+    pub upstream: Arc<Upstream>,
+    /// The route's cluster and declaring Ingress.
+    pub backend: Backend,
+    counters: OnceLock<RouteCounters>,
+}
+
+impl RouteTarget {
+    /// The counters of the route `route` matched (whose target is `self`), resolved from its
+    /// labels on first use.
+    pub fn counters(
+        &self,
+        route: &RouteMatch<'_, Arc<RouteTarget>>,
+        metrics: &Metrics,
+    ) -> &RouteCounters {
+        self.counters
+            .get_or_init(|| metrics.route_counters(route.backend, route.host, route.path))
+    }
+
+    /// The counters, once [`RouteTarget::counters`] resolved them.
+    pub fn resolved_counters(&self) -> Option<&RouteCounters> {
+        self.counters.get()
+    }
+}
 
 /// The compiled form of one Snapshot.
 pub struct Generation {
     /// The Snapshot's generation number; `0` is the empty start-up generation.
     pub number: u64,
-    pub routes: RouteTable<Arc<Upstream>>,
+    /// The Snapshot itself, for `/debug/config`.
+    pub snapshot: Arc<Snapshot>,
+    pub routes: RouteTable<Arc<RouteTarget>>,
     /// Certificates by SNI name, and which hosts are TLS hosts.
     pub tls: CertStore,
     upstreams: HashMap<ClusterId, Arc<Upstream>>,
@@ -31,14 +61,14 @@ impl Generation {
     /// The generation served before any configuration arrives: every request gets `404`, every
     /// handshake the `fallback` certificate.
     pub fn empty(fallback: &Arc<CertifiedKey>) -> Self {
-        Self::compile(&Snapshot::default(), fallback, None)
+        Self::compile(Arc::new(Snapshot::default()), fallback, None)
     }
 
     /// Compiles `snapshot`, reusing `previous`'s upstreams whose endpoints are unchanged and
     /// its parsed certificates whose PEM is unchanged. `fallback` is the default certificate
     /// when the Snapshot names none.
     pub fn compile(
-        snapshot: &Snapshot,
+        snapshot: Arc<Snapshot>,
         fallback: &Arc<CertifiedKey>,
         previous: Option<&Generation>,
     ) -> Self {
@@ -56,19 +86,25 @@ impl Generation {
                 (id.clone(), upstream)
             })
             .collect();
-        let routes = RouteTable::build(snapshot, |backend| {
+        let routes = RouteTable::build(&snapshot, |backend| {
             // The translation always defines the clusters it references; an unknown one is
             // served as an empty cluster (503) rather than trusted blindly.
-            upstreams
+            let upstream = upstreams
                 .entry(backend.cluster.clone())
                 .or_insert_with(|| Arc::new(Upstream::new(backend.cluster.clone(), &[])))
-                .clone()
+                .clone();
+            Arc::new(RouteTarget {
+                upstream,
+                backend: backend.clone(),
+                counters: OnceLock::new(),
+            })
         });
         Generation {
             number: snapshot.generation,
-            routes,
             tls: CertStore::compile(&snapshot.tls, fallback, previous.map(|p| &p.tls)),
+            routes,
             upstreams,
+            snapshot,
         }
     }
 }
@@ -95,7 +131,7 @@ impl LiveConfig {
     }
 
     /// Compiles `snapshot` against the live generation and swaps it in.
-    pub fn apply(&self, snapshot: &Snapshot) {
+    pub fn apply(&self, snapshot: Arc<Snapshot>) {
         let next = Generation::compile(snapshot, &self.fallback, Some(&self.current.load()));
         self.current.store(Arc::new(next));
     }
@@ -144,19 +180,28 @@ mod tests {
     fn unchanged_upstreams_survive_a_swap_and_changed_ones_are_rebuilt() {
         let live = LiveConfig::new().unwrap();
         assert_eq!(live.load().number, 0);
-        live.apply(&snapshot(1, &["127.0.0.1:1"]));
-        let first = live.load().routes.find("any", "/").unwrap().target.clone();
+        let upstream = |live: &LiveConfig| {
+            live.load()
+                .routes
+                .find("any", "/")
+                .unwrap()
+                .target
+                .upstream
+                .clone()
+        };
+        live.apply(Arc::new(snapshot(1, &["127.0.0.1:1"])));
+        let first = upstream(&live);
 
-        live.apply(&snapshot(2, &["127.0.0.1:1"]));
-        let second = live.load().routes.find("any", "/").unwrap().target.clone();
+        live.apply(Arc::new(snapshot(2, &["127.0.0.1:1"])));
+        let second = upstream(&live);
         assert_eq!(live.load().number, 2);
         assert!(
             Arc::ptr_eq(&first, &second),
             "same endpoints: same upstream"
         );
 
-        live.apply(&snapshot(3, &["127.0.0.1:2"]));
-        let third = live.load().routes.find("any", "/").unwrap().target.clone();
+        live.apply(Arc::new(snapshot(3, &["127.0.0.1:2"])));
+        let third = upstream(&live);
         assert!(!Arc::ptr_eq(&second, &third), "new endpoints: new upstream");
         assert_eq!(third.select(), Some("127.0.0.1:2".parse().unwrap()));
     }

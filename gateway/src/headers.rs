@@ -9,6 +9,9 @@
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
+/// The request id passed upstream (and accepted from clients), as ingress-nginx does.
+pub const REQUEST_ID: &str = "x-request-id";
+
 /// The request host as the client gave it: the `Host` header, else the URI authority
 /// (HTTP/2 `:authority`, absolute-form targets), else empty.
 pub fn request_host(req: &RequestHeader) -> &str {

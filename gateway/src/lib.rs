@@ -12,11 +12,13 @@
 //!
 //! The gateway depends on the model and the routing crates only, never on Kubernetes types.
 
+pub mod access_log;
 pub mod admin;
 pub mod generation;
 pub mod headers;
 pub mod metrics;
 pub mod proxy;
+pub mod request_id;
 pub mod status;
 pub mod tls;
 pub mod upstream;
@@ -35,10 +37,12 @@ use pingora::services::listening::Service;
 use pingress_model::Snapshot;
 use tokio::sync::watch;
 
+use crate::access_log::{AccessLog, AccessLogFormat};
 use crate::admin::AdminApp;
 use crate::generation::LiveConfig;
 use crate::metrics::Metrics;
 use crate::proxy::{IngressProxy, Timeouts};
+use crate::request_id::RequestIds;
 
 /// How the gateway listens and talks to upstreams.
 #[derive(Debug, Clone)]
@@ -51,13 +55,18 @@ pub struct GatewayOptions {
     pub timeouts: Timeouts,
     /// `Strict-Transport-Security` header value for HTTPS responses; `None`: no header.
     pub hsts: Option<HeaderValue>,
+    pub access_log: AccessLogFormat,
 }
 
 /// Builds the Pingora server and serves until the process is told to stop. Returns only when
 /// the server cannot be built.
+///
+/// The gateway's metrics are registered in `registry`, which `/metrics` serves whole (so the
+/// controller's metrics appear there too when it runs in the same process).
 pub fn run(
     options: GatewayOptions,
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    registry: prometheus::Registry,
 ) -> anyhow::Result<std::convert::Infallible> {
     let conf = ServerConf {
         threads: options.threads,
@@ -72,13 +81,15 @@ pub fn run(
     server.bootstrap();
 
     let live = Arc::new(LiveConfig::new().context("generating the self-signed certificate")?);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(registry));
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         IngressProxy {
             live: live.clone(),
             metrics: metrics.clone(),
+            access_log: AccessLog::start(options.access_log, metrics.access_log_dropped.clone()),
+            request_ids: RequestIds::new(),
             timeouts: options.timeouts,
             https_port: options.listen_https.port(),
             hsts: options.hsts,
@@ -86,7 +97,8 @@ pub fn run(
         "pingress proxy",
     );
     proxy.add_tcp(&options.listen_http.to_string());
-    let tls = tls::listener_settings(live.clone()).context("TLS listener settings")?;
+    let tls =
+        tls::listener_settings(live.clone(), metrics.clone()).context("TLS listener settings")?;
     proxy.add_tls_with_settings(&options.listen_https.to_string(), None, tls);
     proxy.threads = Some(options.threads);
 
@@ -130,22 +142,31 @@ struct ConfigApplier {
 }
 
 impl ConfigApplier {
-    fn apply(&self, snapshot: &Snapshot) {
+    fn apply(&self, snapshot: Arc<Snapshot>) {
         let started = std::time::Instant::now();
+        let generation = snapshot.generation;
+        let clusters = snapshot.clusters.len();
+        let endpoints: usize = snapshot.clusters.values().map(|c| c.endpoints.len()).sum();
+        let certificates = snapshot.tls.certificates.len();
         self.live.apply(snapshot);
+        let elapsed = started.elapsed();
         let routes = self.live.load().routes.len();
-        self.metrics
-            .config_generation
-            .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
-        self.metrics.config_routes.set(routes as i64);
+        let m = &self.metrics;
+        m.config_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        m.config_apply_duration.observe(elapsed.as_secs_f64());
+        m.config_routes.set(routes as i64);
+        m.config_clusters.set(clusters as i64);
+        m.config_endpoints.set(endpoints as i64);
+        m.config_certificates.set(certificates as i64);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        self.metrics.config_last_apply.set(now.as_secs_f64());
+        m.config_last_apply.set(now.as_secs_f64());
         tracing::info!(
-            generation = snapshot.generation,
+            generation,
             routes,
-            elapsed_us = started.elapsed().as_micros() as u64,
+            elapsed_us = elapsed.as_micros() as u64,
             "configuration applied"
         );
     }
@@ -158,7 +179,7 @@ impl BackgroundService for ConfigApplier {
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
             if snapshot.generation > 0 {
-                self.apply(&snapshot);
+                self.apply(snapshot);
             }
             tokio::select! {
                 changed = snapshots.changed() => if changed.is_err() {

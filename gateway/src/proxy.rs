@@ -1,25 +1,30 @@
 //! The Pingora `ProxyHttp` implementation: each phase is one small decision that calls into
-//! the module owning it (routing, upstream selection, header policy, status mapping, metrics).
+//! the module owning it (routing, upstream selection, header policy, status mapping, metrics,
+//! access log). The per-request [`RequestCtx`] is filled in as the phases run; the logging
+//! phase only reads it.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
+use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
+use pingress_routing::normalize_host;
 
-use crate::generation::{Generation, LiveConfig};
+use crate::access_log::{AccessLog, Entry};
+use crate::generation::{Generation, LiveConfig, RouteTarget};
 use crate::headers;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestOutcome};
+use crate::request_id::RequestIds;
 use crate::status;
 use crate::tls::Sni;
-use crate::upstream::Upstream;
-use pingress_routing::normalize_host;
 
 /// Upstream connection and I/O timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +42,8 @@ pub struct Timeouts {
 pub struct IngressProxy {
     pub live: Arc<LiveConfig>,
     pub metrics: Arc<Metrics>,
+    pub access_log: AccessLog,
+    pub request_ids: RequestIds,
     pub timeouts: Timeouts,
     /// The port HTTPS redirects point at (omitted from the URL when 443).
     pub https_port: u16,
@@ -44,20 +51,50 @@ pub struct IngressProxy {
     pub hsts: Option<HeaderValue>,
 }
 
+/// Keeps `pingress_downstream_http1_connections` up while an HTTP/1.x connection is open: it
+/// travels from request to request on a keep-alive connection and drops with the connection.
+struct ConnectionGuard(prometheus::IntGauge);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// What the phases learn about one request, filled in as they run.
-#[derive(Default)]
 pub struct RequestCtx {
+    started: Instant,
     /// The request arrived over TLS.
     tls: bool,
-    /// The upstream the matched route points at.
-    upstream: Option<Arc<Upstream>>,
-    /// The endpoint chosen for the (last) attempt.
+    request_id: String,
+    /// The matched route; `None` for requests the gateway answered itself before routing.
+    route: Option<Arc<RouteTarget>>,
+    /// `host path` of the matched rule, for the access log.
+    rule: Option<String>,
+    /// The endpoint chosen for the last attempt.
     endpoint: Option<SocketAddr>,
+    /// Upstream attempts (`upstream_peer` calls).
+    attempts: usize,
+    /// When the last endpoint was chosen.
+    peer_chosen: Option<Instant>,
+    /// Time from choosing the endpoint to the upstream's response header.
+    upstream_duration: Option<Duration>,
+    connection: Option<Arc<ConnectionGuard>>,
+    _in_flight: InFlight,
+}
+
+/// Keeps `pingress_requests_in_flight` up for the life of a request context.
+struct InFlight(prometheus::IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// What `request_filter` decided.
 enum Decision {
-    Proxy(Arc<Upstream>),
+    Proxy(Arc<RouteTarget>, String),
     /// Answer this status without proxying.
     Respond(u16),
     /// `308` to this `https://` URL.
@@ -81,7 +118,7 @@ impl IngressProxy {
     }
 
     /// Routes a request: `421` when its SNI and Host need different certificates, a redirect
-    /// when plain HTTP reaches a TLS host, the route's upstream, or `404`.
+    /// when plain HTTP reaches a TLS host, the route's target, or `404`.
     fn decide(&self, generation: &Generation, session: &Session, tls: bool) -> Decision {
         let req = session.req_header();
         let host = normalize_host(headers::request_host(req));
@@ -99,7 +136,14 @@ impl IngressProxy {
             return Decision::Redirect(self.https_url(&host, req));
         }
         match found {
-            Some(route) => Decision::Proxy(route.target.clone()),
+            Some(route) => {
+                route.target.counters(&route, &self.metrics);
+                let rule = match (route.host, route.path) {
+                    (Some(host), Some(path)) => format!("{host} {path}"),
+                    _ => "default backend".to_string(),
+                };
+                Decision::Proxy(route.target.clone(), rule)
+            }
             None => Decision::Respond(404),
         }
     }
@@ -125,12 +169,52 @@ fn sni_of(session: &Session) -> Option<&str> {
     digest.extension.get::<Sni>().map(|s| s.0.as_str())
 }
 
+fn tls_version(session: &Session) -> Option<&str> {
+    Some(session.digest()?.ssl_digest.as_ref()?.version.as_ref())
+}
+
 #[async_trait]
 impl ProxyHttp for IngressProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::default()
+        self.metrics.requests_in_flight.inc();
+        RequestCtx {
+            started: Instant::now(),
+            tls: false,
+            request_id: String::new(),
+            route: None,
+            rule: None,
+            endpoint: None,
+            attempts: 0,
+            peer_chosen: None,
+            upstream_duration: None,
+            connection: None,
+            _in_flight: InFlight(self.metrics.requests_in_flight.clone()),
+        }
+    }
+
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+        previous: Box<dyn Any + Send + Sync>,
+    ) {
+        ctx.connection = previous.downcast::<Arc<ConnectionGuard>>().ok().map(|g| *g);
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if ctx.connection.is_none() && !session.as_downstream().is_http2() {
+            let gauge = self.metrics.downstream_http1_connections.clone();
+            gauge.inc();
+            ctx.connection = Some(Arc::new(ConnectionGuard(gauge)));
+        }
+        ctx.request_id = self.request_ids.of(session.req_header());
+        Ok(())
     }
 
     /// Routes the request by host and path; answers `404`, `421` or a redirect itself.
@@ -138,8 +222,9 @@ impl ProxyHttp for IngressProxy {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let decision = self.decide(&self.live.load(), session, ctx.tls);
         match decision {
-            Decision::Proxy(upstream) => {
-                ctx.upstream = Some(upstream);
+            Decision::Proxy(target, rule) => {
+                ctx.route = Some(target);
+                ctx.rule = Some(rule);
                 return Ok(false);
             }
             Decision::Respond(code) => Self::respond(session, code).await?,
@@ -154,22 +239,41 @@ impl ProxyHttp for IngressProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(upstream) = ctx.upstream.as_ref() else {
+        let Some(route) = ctx.route.as_ref() else {
             return Error::e_explain(ErrorType::InternalError, "upstream_peer before routing");
         };
+        let upstream = &route.upstream;
         let Some(addr) = upstream.select() else {
             return Error::e_explain(
                 ErrorType::HTTPStatus(503),
                 format!("no ready endpoint in {}", upstream.id),
             );
         };
+        ctx.attempts += 1;
         ctx.endpoint = Some(addr);
+        ctx.peer_chosen = Some(Instant::now());
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(self.timeouts.connect);
         peer.options.read_timeout = Some(self.timeouts.read);
         peer.options.write_timeout = Some(self.timeouts.send);
         peer.options.idle_timeout = Some(self.timeouts.idle);
         Ok(Box::new(peer))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        _digest: Option<&Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let (Some(route), Some(chosen)) = (&ctx.route, ctx.peer_chosen) {
+            self.metrics
+                .observe_upstream_connection(reused, &route.backend, chosen.elapsed());
+        }
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -184,7 +288,8 @@ impl ProxyHttp for IngressProxy {
             .map(|a| a.ip().to_string());
         let host = headers::request_host(session.req_header()).to_string();
         let proto = if ctx.tls { "https" } else { "http" };
-        headers::set_forwarded(upstream_request, client_ip, &host, proto)
+        headers::set_forwarded(upstream_request, client_ip, &host, proto)?;
+        upstream_request.insert_header(headers::REQUEST_ID, &ctx.request_id)
     }
 
     async fn upstream_response_filter(
@@ -193,6 +298,7 @@ impl ProxyHttp for IngressProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.upstream_duration = ctx.peer_chosen.map(|t| t.elapsed());
         headers::strip_response_hop_by_hop(upstream_response);
         if let (true, Some(hsts)) = (ctx.tls, &self.hsts) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
@@ -212,8 +318,8 @@ impl ProxyHttp for IngressProxy {
                 tracing::debug!("could not send the {code} error response: {write_error}");
             }
         }
-        if let (Some(upstream), Some(endpoint)) = (&ctx.upstream, ctx.endpoint) {
-            tracing::warn!(cluster = %upstream.id, %endpoint, status = code, "proxying failed: {e}");
+        if let (Some(route), Some(endpoint)) = (&ctx.route, ctx.endpoint) {
+            tracing::warn!(cluster = %route.upstream.id, %endpoint, status = code, request_id = %ctx.request_id, "proxying failed: {e}");
         }
         FailToProxy {
             error_code: code.unwrap_or(0),
@@ -221,8 +327,65 @@ impl ProxyHttp for IngressProxy {
         }
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut RequestCtx) {
-        self.metrics
-            .observe_request(session.response_written().map(|r| r.status.as_u16()));
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let req = session.req_header();
+        let status = session.response_written().map(|r| r.status.as_u16());
+        let duration = ctx.started.elapsed();
+        let outcome = RequestOutcome {
+            method: req.method.as_str(),
+            status,
+            duration,
+            upstream_duration: ctx.upstream_duration,
+            request_bytes: session.body_bytes_read(),
+            response_bytes: session.body_bytes_sent(),
+            retries: ctx.attempts.saturating_sub(1),
+        };
+        let counters = ctx.route.as_ref().and_then(|r| r.resolved_counters());
+        counters
+            .unwrap_or(self.metrics.unmatched())
+            .observe(&outcome);
+
+        if !self.access_log.enabled() {
+            return;
+        }
+        let upstream = ctx.route.as_ref().map(|r| &r.backend);
+        self.access_log.log(&Entry {
+            time: SystemTime::now(),
+            request_id: &ctx.request_id,
+            client: session.client_addr().map(|a| a.to_string()),
+            method: outcome.method,
+            host: headers::request_host(req),
+            path: req.uri.path(),
+            protocol: if session.as_downstream().is_http2() {
+                "HTTP/2"
+            } else {
+                "HTTP/1.1"
+            },
+            status: status.unwrap_or(0),
+            request_bytes: outcome.request_bytes,
+            response_bytes: outcome.response_bytes,
+            duration: duration.as_secs_f64(),
+            upstream_duration: ctx.upstream_duration.map(|d| d.as_secs_f64()),
+            ingress: upstream.map(|b| b.ingress.to_string()),
+            route: ctx.rule.clone(),
+            service: upstream.map(|b| b.cluster.0.as_str()),
+            endpoint: ctx.endpoint.map(|e| e.to_string()),
+            retries: outcome.retries,
+            tls: tls_version(session),
+            user_agent: req
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        });
+    }
+
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        ctx: &RequestCtx,
+    ) -> Option<Box<dyn Any + Send + Sync>> {
+        ctx.connection
+            .clone()
+            .map(|g| Box::new(g) as Box<dyn Any + Send + Sync>)
     }
 }

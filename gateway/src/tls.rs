@@ -32,6 +32,7 @@ use pingress_model::{Certificate, CertificateId, HostMatch, Tls};
 use pingress_routing::normalize_host;
 
 use crate::generation::LiveConfig;
+use crate::metrics::Metrics;
 
 /// TLS 1.2 cipher suites offered, strongest first: forward-secret ECDHE with AEAD ciphers only
 /// (Mozilla's "intermediate" list without the DHE suites). TLS 1.3 uses OpenSSL's defaults,
@@ -195,9 +196,11 @@ impl CertStore {
 /// The SNI name of a TLS connection, recorded when its handshake completes.
 pub struct Sni(pub String);
 
-/// Pingora's TLS callbacks: pick the certificate by SNI from the live generation.
+/// Pingora's TLS callbacks: pick the certificate by SNI from the live generation, and count
+/// handshakes.
 pub struct CertSelector {
     pub live: Arc<LiveConfig>,
+    pub metrics: Arc<Metrics>,
 }
 
 fn sni(ssl: &TlsRef) -> Option<String> {
@@ -208,6 +211,7 @@ fn sni(ssl: &TlsRef) -> Option<String> {
 #[async_trait]
 impl TlsAccept for CertSelector {
     async fn certificate_callback(&self, ssl: &mut TlsRef) {
+        self.metrics.tls_handshakes_started.inc();
         let name = sni(ssl);
         let generation = self.live.load();
         let cert = generation.tls.select(name.as_deref());
@@ -220,15 +224,19 @@ impl TlsAccept for CertSelector {
         &self,
         ssl: &TlsRef,
     ) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.metrics.observe_tls_handshake(ssl.version_str());
         Some(Arc::new(Sni(sni(ssl)?)))
     }
 }
 
 /// The HTTPS listener's settings: certificates by SNI, TLS 1.2 and 1.3 only, AEAD ciphers,
 /// ALPN `h2` then `http/1.1`.
-pub fn listener_settings(live: Arc<LiveConfig>) -> pingora::Result<TlsSettings> {
+pub fn listener_settings(
+    live: Arc<LiveConfig>,
+    metrics: Arc<Metrics>,
+) -> pingora::Result<TlsSettings> {
     use pingora::{ErrorType, OrErr};
-    let mut settings = TlsSettings::with_callbacks(Box::new(CertSelector { live }))?;
+    let mut settings = TlsSettings::with_callbacks(Box::new(CertSelector { live, metrics }))?;
     settings
         .set_min_proto_version(Some(SslVersion::TLS1_2))
         .or_err(ErrorType::InternalError, "TLS minimum version")?;

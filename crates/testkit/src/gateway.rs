@@ -105,11 +105,34 @@ impl GatewayProcess {
             .body
     }
 
-    /// The value of a metric line without labels, e.g. `pingress_config_generation`.
+    /// `/metrics`, parsed by a real Prometheus text-format parser.
+    pub fn scrape(&self) -> prometheus_parse::Scrape {
+        let text = self.metrics();
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .unwrap_or_else(|e| panic!("unparsable /metrics ({e}):\n{text}"))
+    }
+
+    /// The sum of the counter/gauge samples of `metric` whose labels include `labels`; `None`
+    /// when there is no such sample.
+    pub fn metric_sum(&self, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        use prometheus_parse::Value;
+        let values: Vec<f64> = self
+            .scrape()
+            .samples
+            .into_iter()
+            .filter(|s| s.metric == metric)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .filter_map(|s| match s.value {
+                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
+    /// The value of an unlabelled metric, e.g. `pingress_config_generation`.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        self.metric_sum(name, &[])
     }
 
     /// Everything the process logged so far.

@@ -1,0 +1,74 @@
+//! The controller's metrics: what the sources saw and what the translation rejected.
+
+use pingress_translate::{Diagnostic, Severity};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Object kinds diagnostics are reported on, each with its own series.
+const KINDS: [&str; 4] = ["Ingress", "EndpointSlice", "Secret", "Service"];
+
+#[derive(Clone)]
+pub struct ControllerMetrics {
+    /// Source events (file changes) that triggered a reload.
+    pub source_events: IntCounter,
+    /// Source errors: manifest files that could not be read or parsed, watch errors.
+    pub source_errors: IntCounter,
+    /// Configurations published on the config channel.
+    pub published: IntCounter,
+    diagnostics: IntGaugeVec,
+}
+
+impl ControllerMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
+        let source = IntCounterVec::new(
+            Opts::new(
+                "pingress_controller_source_events_total",
+                "Changes seen by the controller's source (manifest file events), by result",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let metrics = ControllerMetrics {
+            source_events: source.with_label_values(&["event"]),
+            source_errors: source.with_label_values(&["error"]),
+            published: counter(
+                "pingress_controller_published_total",
+                "Configurations published to the gateway (each a new generation)",
+            ),
+            diagnostics: IntGaugeVec::new(
+                Opts::new(
+                    "pingress_config_diagnostics",
+                    "Problems found in the objects of the current configuration, by object kind and severity (error: the offending part is left out or answers 503; warning: ignored on purpose, e.g. a lost conflict)",
+                ),
+                &["kind", "severity"],
+            )
+            .expect("valid metric"),
+        };
+        registry
+            .register(Box::new(source))
+            .expect("unique metric names");
+        registry
+            .register(Box::new(metrics.published.clone()))
+            .expect("unique metric names");
+        registry
+            .register(Box::new(metrics.diagnostics.clone()))
+            .expect("unique metric names");
+        metrics
+    }
+
+    /// Sets the diagnostics gauges to the counts in `diagnostics`.
+    pub fn observe_diagnostics(&self, diagnostics: &[Diagnostic]) {
+        for kind in KINDS {
+            for severity in [Severity::Error, Severity::Warning] {
+                let count = diagnostics
+                    .iter()
+                    .filter(|d| d.kind == kind && d.severity == severity)
+                    .count();
+                self.diagnostics
+                    .with_label_values(&[kind, &severity.to_string()])
+                    .set(count as i64);
+            }
+        }
+    }
+}
