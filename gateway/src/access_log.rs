@@ -40,9 +40,9 @@ pub struct Entry<'a> {
     pub duration: f64,
     pub upstream_duration: Option<f64>,
     /// `namespace/name` of the Ingress whose rule matched; absent when none did.
-    pub ingress: Option<String>,
+    pub ingress: Option<&'a str>,
     /// The rule that matched: host and path, e.g. `shop.example.com Prefix /api`.
-    pub route: Option<String>,
+    pub route: Option<&'a str>,
     /// The Service and port, e.g. `shop/web:80`.
     pub service: Option<&'a str>,
     pub endpoint: Option<String>,
@@ -72,7 +72,7 @@ impl Entry<'_> {
             self.duration,
             self.upstream_duration
                 .map_or("-".to_string(), |d| format!("{d:.3}")),
-            or_dash(self.ingress.as_deref()),
+            or_dash(self.ingress),
             or_dash(self.service),
             or_dash(self.endpoint.as_deref()),
             self.retries,
@@ -159,8 +159,8 @@ mod tests {
             response_bytes: 12,
             duration: 0.0015,
             upstream_duration: Some(0.001),
-            ingress: Some("default/shop".into()),
-            route: Some("shop.test Prefix /cart".into()),
+            ingress: Some("default/shop"),
+            route: Some("shop.test Prefix /cart"),
             service: Some("default/web:80"),
             endpoint: Some("127.0.0.2:8080".into()),
             retries: 0,

@@ -19,29 +19,46 @@ use crate::metrics::{Metrics, RouteCounters};
 use crate::tls::{CertStore, CertifiedKey};
 use crate::upstream::Upstream;
 
-/// What a route leads to at run time: its upstream, and its metrics once it served a request.
+/// What a route leads to at run time: its upstream, and, once it served a request, its
+/// metrics and log labels.
 pub struct RouteTarget {
     pub upstream: Arc<Upstream>,
     /// The route's cluster and declaring Ingress.
     pub backend: Backend,
-    counters: OnceLock<RouteCounters>,
+    resolved: OnceLock<RouteInfo>,
+}
+
+/// A route's per-request bookkeeping, built once on its first request so that no request
+/// formats labels or names.
+pub struct RouteInfo {
+    pub counters: RouteCounters,
+    /// `host path` of the rule (`default backend` for it), for the access log.
+    pub rule: String,
+    /// `namespace/name` of the Ingress.
+    pub ingress: String,
 }
 
 impl RouteTarget {
-    /// The counters of the route `route` matched (whose target is `self`), resolved from its
-    /// labels on first use.
-    pub fn counters(
+    /// The bookkeeping of the route `route` matched (whose target is `self`), built from the
+    /// match on first use.
+    pub fn resolve(
         &self,
         route: &RouteMatch<'_, Arc<RouteTarget>>,
         metrics: &Metrics,
-    ) -> &RouteCounters {
-        self.counters
-            .get_or_init(|| metrics.route_counters(route.backend, route.host, route.path))
+    ) -> &RouteInfo {
+        self.resolved.get_or_init(|| RouteInfo {
+            counters: metrics.route_counters(route.backend, route.host, route.path),
+            rule: match (route.host, route.path) {
+                (Some(host), Some(path)) => format!("{host} {path}"),
+                _ => "default backend".to_string(),
+            },
+            ingress: route.backend.ingress.to_string(),
+        })
     }
 
-    /// The counters, once [`RouteTarget::counters`] resolved them.
-    pub fn resolved_counters(&self) -> Option<&RouteCounters> {
-        self.counters.get()
+    /// The bookkeeping, once [`RouteTarget::resolve`] built it.
+    pub fn resolved(&self) -> Option<&RouteInfo> {
+        self.resolved.get()
     }
 }
 
@@ -96,7 +113,7 @@ impl Generation {
             Arc::new(RouteTarget {
                 upstream,
                 backend: backend.clone(),
-                counters: OnceLock::new(),
+                resolved: OnceLock::new(),
             })
         });
         Generation {

@@ -69,8 +69,6 @@ pub struct RequestCtx {
     request_id: String,
     /// The matched route; `None` for requests the gateway answered itself before routing.
     route: Option<Arc<RouteTarget>>,
-    /// `host path` of the matched rule, for the access log.
-    rule: Option<String>,
     /// The endpoint chosen for the last attempt.
     endpoint: Option<SocketAddr>,
     /// Upstream attempts (`upstream_peer` calls).
@@ -94,7 +92,7 @@ impl Drop for InFlight {
 
 /// What `request_filter` decided.
 enum Decision {
-    Proxy(Arc<RouteTarget>, String),
+    Proxy(Arc<RouteTarget>),
     /// Answer this status without proxying.
     Respond(u16),
     /// `308` to this `https://` URL.
@@ -137,12 +135,8 @@ impl IngressProxy {
         }
         match found {
             Some(route) => {
-                route.target.counters(&route, &self.metrics);
-                let rule = match (route.host, route.path) {
-                    (Some(host), Some(path)) => format!("{host} {path}"),
-                    _ => "default backend".to_string(),
-                };
-                Decision::Proxy(route.target.clone(), rule)
+                route.target.resolve(&route, &self.metrics);
+                Decision::Proxy(route.target.clone())
             }
             None => Decision::Respond(404),
         }
@@ -184,7 +178,6 @@ impl ProxyHttp for IngressProxy {
             tls: false,
             request_id: String::new(),
             route: None,
-            rule: None,
             endpoint: None,
             attempts: 0,
             peer_chosen: None,
@@ -222,9 +215,8 @@ impl ProxyHttp for IngressProxy {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let decision = self.decide(&self.live.load(), session, ctx.tls);
         match decision {
-            Decision::Proxy(target, rule) => {
+            Decision::Proxy(target) => {
                 ctx.route = Some(target);
-                ctx.rule = Some(rule);
                 return Ok(false);
             }
             Decision::Respond(code) => Self::respond(session, code).await?,
@@ -340,15 +332,14 @@ impl ProxyHttp for IngressProxy {
             response_bytes: session.body_bytes_sent(),
             retries: ctx.attempts.saturating_sub(1),
         };
-        let counters = ctx.route.as_ref().and_then(|r| r.resolved_counters());
-        counters
-            .unwrap_or(self.metrics.unmatched())
+        let info = ctx.route.as_ref().and_then(|r| r.resolved());
+        info.map_or(self.metrics.unmatched(), |i| &i.counters)
             .observe(&outcome);
 
         if !self.access_log.enabled() {
             return;
         }
-        let upstream = ctx.route.as_ref().map(|r| &r.backend);
+        let service = ctx.route.as_ref().map(|r| r.backend.cluster.0.as_str());
         self.access_log.log(&Entry {
             time: SystemTime::now(),
             request_id: &ctx.request_id,
@@ -366,9 +357,9 @@ impl ProxyHttp for IngressProxy {
             response_bytes: outcome.response_bytes,
             duration: duration.as_secs_f64(),
             upstream_duration: ctx.upstream_duration.map(|d| d.as_secs_f64()),
-            ingress: upstream.map(|b| b.ingress.to_string()),
-            route: ctx.rule.clone(),
-            service: upstream.map(|b| b.cluster.0.as_str()),
+            ingress: info.map(|i| i.ingress.as_str()),
+            route: info.map(|i| i.rule.as_str()),
+            service,
             endpoint: ctx.endpoint.map(|e| e.to_string()),
             retries: outcome.retries,
             tls: tls_version(session),
