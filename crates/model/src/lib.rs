@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -128,6 +129,23 @@ pub struct Route {
     /// Whether plain-HTTP requests for a TLS host that match this route are redirected to HTTPS
     /// (the declaring Ingress's `ssl-redirect` annotation; `true` unless switched off).
     pub ssl_redirect: bool,
+    /// Timeouts and retries from the declaring Ingress's annotations.
+    pub policy: RoutePolicy,
+}
+
+/// Most retries an Ingress may ask for.
+pub const MAX_RETRIES: u8 = 5;
+
+/// How requests on a route talk to upstreams. `None` means the gateway's default (its flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutePolicy {
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub send_timeout: Option<Duration>,
+    /// Extra attempts on another endpoint for idempotent requests whose upstream failed after
+    /// the request was sent (0..=[`MAX_RETRIES`]). Connection failures before anything was sent
+    /// are retried regardless of this setting.
+    pub retries: u8,
 }
 
 /// A route's destination: the cluster, and the Ingress that declared it (for logs and metrics).
@@ -249,6 +267,53 @@ impl fmt::Debug for Certificate {
 pub struct Cluster {
     /// Sorted and free of duplicates.
     pub endpoints: Vec<Endpoint>,
+    /// How endpoints are chosen and checked (from the oldest Ingress that uses the cluster).
+    pub policy: ClusterPolicy,
+}
+
+/// How a cluster's endpoints are chosen and health-checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClusterPolicy {
+    pub balance: Balance,
+    /// Active health check settings; fields left `None` take the gateway's defaults (flags).
+    pub health_check: HealthCheck,
+}
+
+/// The load-balancing policy of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Balance {
+    /// Each endpoint in turn.
+    #[default]
+    RoundRobin,
+    /// The endpoint with the fewest requests in flight (ties in turn).
+    LeastRequests,
+    /// Consistent hashing (Ketama) on a request key: the same key keeps its endpoint, and a
+    /// change of endpoints moves only about 1/n of the keys.
+    Hash(HashKey),
+}
+
+/// What consistent hashing hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HashKey {
+    /// A request header (lower-case name); requests without it are spread round robin.
+    Header(String),
+    /// A cookie; requests without it are spread round robin.
+    Cookie(String),
+    /// The client's IP address.
+    ClientIp,
+}
+
+/// Active health check settings of a cluster. `None` fields take the gateway's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// `GET` this path and expect `2xx`/`3xx`; `None`: a TCP connect check.
+    pub path: Option<String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    /// Consecutive successes that make an unhealthy endpoint healthy again.
+    pub healthy_threshold: Option<u32>,
+    /// Consecutive failures that make a healthy endpoint unhealthy.
+    pub unhealthy_threshold: Option<u32>,
 }
 
 /// One upstream address.
@@ -287,6 +352,7 @@ mod tests {
                 endpoints: vec![Endpoint {
                     addr: "10.0.0.1:8080".parse().unwrap(),
                 }],
+                policy: ClusterPolicy::default(),
             },
         );
         let snapshot = Snapshot {
@@ -300,6 +366,7 @@ mod tests {
                         ingress: ObjectRef::new("default", "ing"),
                     },
                     ssl_redirect: true,
+                    policy: RoutePolicy::default(),
                 }],
             }],
             default_backend: None,

@@ -25,7 +25,7 @@
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
 
-use pingress_model::{Backend, HostMatch, PathMatch, Snapshot};
+use pingress_model::{Backend, HostMatch, PathMatch, RoutePolicy, Snapshot};
 
 /// Compiled, immutable lookup table built from a [`Snapshot`].
 ///
@@ -54,6 +54,8 @@ pub struct RouteMatch<'a, T> {
     /// Whether a plain-HTTP request on a TLS host that lands here is redirected to HTTPS (the
     /// route's own setting; `true` for the default backend).
     pub ssl_redirect: bool,
+    /// The route's timeouts and retries (the defaults for the default backend).
+    pub policy: &'a RoutePolicy,
 }
 
 impl<T> Clone for RouteMatch<'_, T> {
@@ -91,6 +93,7 @@ struct Target<T> {
     path: Option<PathMatch>,
     backend: Backend,
     ssl_redirect: bool,
+    policy: RoutePolicy,
     target: T,
 }
 
@@ -102,6 +105,7 @@ impl<T> Target<T> {
             host,
             path: self.path.as_ref(),
             ssl_redirect: self.ssl_redirect,
+            policy: &self.policy,
         }
     }
 }
@@ -197,6 +201,7 @@ impl<T> RouteTable<T> {
                         path: Some(route.path.clone()),
                         backend: route.backend.clone(),
                         ssl_redirect: route.ssl_redirect,
+                        policy: route.policy.clone(),
                         target: target(&route.backend),
                     });
                     table.len += 1;
@@ -207,6 +212,7 @@ impl<T> RouteTable<T> {
             path: None,
             backend: backend.clone(),
             ssl_redirect: true,
+            policy: RoutePolicy::default(),
             target: target(backend),
         });
         table.len += usize::from(table.default.is_some());

@@ -48,6 +48,7 @@ fn snapshot(vhosts: &[(&str, &[Rule])], default: Option<&str>) -> Snapshot {
                         path: path_match(rule),
                         backend: backend(label),
                         ssl_redirect: true,
+                        policy: Default::default(),
                     })
                     .collect(),
             })
@@ -300,11 +301,13 @@ fn a_hundred_thousand_routes() {
                         path: PathMatch::Prefix(format!("/svc{r}")),
                         backend: backend(&format!("h{h}-prefix{r}")),
                         ssl_redirect: true,
+                        policy: Default::default(),
                     },
                     Route {
                         path: PathMatch::Exact(format!("/svc{r}/health")),
                         backend: backend(&format!("h{h}-exact{r}")),
                         ssl_redirect: true,
+                        policy: Default::default(),
                     },
                 ]
             })
@@ -321,6 +324,7 @@ fn a_hundred_thousand_routes() {
                 path: PathMatch::prefix("/"),
                 backend: backend("wild-root"),
                 ssl_redirect: true,
+                policy: Default::default(),
             }],
         },
         VirtualHost {
@@ -329,6 +333,7 @@ fn a_hundred_thousand_routes() {
                 path: PathMatch::prefix("/any"),
                 backend: backend("any"),
                 ssl_redirect: true,
+                policy: Default::default(),
             }],
         },
     ]);
