@@ -183,8 +183,10 @@ impl<'a> Resolver<'a> {
         for slice in self.slices.get(name).into_iter().flatten() {
             endpoints.extend(slice_endpoints(slice, port_name, diagnostics));
         }
+        // The policy comes from the Ingresses' annotations, set by the caller.
         Ok(Cluster {
             endpoints: endpoints.into_iter().collect(),
+            policy: Default::default(),
         })
     }
 }

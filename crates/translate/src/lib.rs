@@ -9,9 +9,11 @@
 //! `docs/routing.md`:
 //!
 //! 1. keep the Ingresses of our class (annotation, `spec.ingressClassName`, default class);
-//! 2. validate each rule's host, path and backend, skipping what Kubernetes would reject;
+//! 2. parse each Ingress's annotations (`docs/annotations.md`), then validate each rule's host,
+//!    path and backend, skipping what Kubernetes would reject;
 //! 3. settle conflicts between claims on the same host and path, and between default
-//!    backends: the oldest Ingress wins;
+//!    backends: the oldest Ingress wins. The oldest Ingress with a winning claim on a cluster
+//!    also sets that cluster's load-balancing and health-check policy;
 //! 4. resolve each winning backend to a cluster: the ready endpoints of a Service port, found
 //!    through its EndpointSlices. A backend that cannot be resolved keeps its route, pointing
 //!    at an empty cluster (the gateway answers `503`);
@@ -34,7 +36,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::Resource;
-use pingress_model::{Backend, ObjectRef, Route, Snapshot, VirtualHost};
+use pingress_model::{Backend, Cluster, ObjectRef, Route, Snapshot, VirtualHost};
 
 use crate::backend::Resolver;
 use crate::class::ClassFilter;
@@ -149,8 +151,12 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
             ingress: claim.ingress,
         }
     };
-    let virtual_hosts = table
-        .routes
+    let RouteTable {
+        routes,
+        default_backend,
+        clusters: mut policies,
+    } = table;
+    let virtual_hosts = routes
         .into_iter()
         .map(|(host, routes)| VirtualHost {
             host,
@@ -158,13 +164,14 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 .into_iter()
                 .map(|(path, claim)| Route {
                     path,
-                    ssl_redirect: claim.ssl_redirect,
+                    ssl_redirect: claim.annotations.ssl_redirect,
+                    policy: claim.annotations.route.clone(),
                     backend: backend(claim),
                 })
                 .collect(),
         })
         .collect();
-    let default_backend = table.default_backend.map(backend);
+    let default_backend = default_backend.map(backend);
 
     let mut ingresses: Vec<ObjectRef> = ours.iter().map(|i| object_ref(&i.metadata)).collect();
     ingresses.sort();
@@ -175,7 +182,14 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
             default_backend,
             clusters: clusters
                 .into_iter()
-                .map(|(id, resolved)| (id, resolved.unwrap_or_default()))
+                .map(|(id, resolved)| {
+                    let policy = policies.remove(&id).map(|o| o.policy).unwrap_or_default();
+                    let cluster = Cluster {
+                        policy,
+                        ..resolved.unwrap_or_default()
+                    };
+                    (id, cluster)
+                })
                 .collect(),
             tls,
         },

@@ -2,14 +2,16 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend};
 use k8s_openapi::Resource;
-use pingress_model::{HostMatch, ObjectRef, PathMatch};
+use pingress_model::{ClusterId, ClusterPolicy, HostMatch, ObjectRef, PathMatch};
 
+use crate::annotations::IngressAnnotations;
 use crate::backend::ServiceRef;
 use crate::diagnostic::Diagnostics;
-use crate::{annotations, host, object_ref, path};
+use crate::{host, object_ref, path};
 
 /// A backend an Ingress asked for, and where it asked.
 #[derive(Debug)]
@@ -20,16 +22,26 @@ pub(crate) struct Claim {
     /// The IngressBackend's field, for errors found while resolving it.
     pub backend_field: String,
     pub service: ServiceRef,
-    /// The claiming Ingress's `ssl-redirect` annotation.
-    pub ssl_redirect: bool,
+    /// The claiming Ingress's annotations.
+    pub annotations: Rc<IngressAnnotations>,
+}
+
+/// The policy of a cluster and the Ingress it comes from.
+#[derive(Debug)]
+pub(crate) struct ClusterOwner {
+    pub ingress: ObjectRef,
+    pub policy: ClusterPolicy,
 }
 
 /// The winning claims. Ingresses must be added in precedence order (oldest first): the first
-/// claim on a (host, path) or on the default backend wins.
+/// claim on a (host, path) or on the default backend wins, and the oldest Ingress with a
+/// winning claim on a cluster sets that cluster's policy.
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
     pub routes: BTreeMap<HostMatch, BTreeMap<PathMatch, Claim>>,
     pub default_backend: Option<Claim>,
+    /// The policy of every cluster a winning claim uses.
+    pub clusters: BTreeMap<ClusterId, ClusterOwner>,
 }
 
 impl RouteTable {
@@ -38,10 +50,9 @@ impl RouteTable {
         let Some(spec) = &ingress.spec else {
             return;
         };
-        let ssl_redirect =
-            annotations::boolean(ingress, &id, annotations::SSL_REDIRECT, true, diagnostics);
+        let annotations = Rc::new(IngressAnnotations::parse(ingress, &id, diagnostics));
         if let Some(backend) = &spec.default_backend {
-            self.add_default_backend(&id, backend, ssl_redirect, diagnostics);
+            self.add_default_backend(&id, backend, &annotations, diagnostics);
         }
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
             let host = match host::parse(rule.host.as_deref()) {
@@ -54,7 +65,7 @@ impl RouteTable {
             };
             for (j, http_path) in rule.http.iter().flat_map(|h| &h.paths).enumerate() {
                 let field = format!("spec.rules[{i}].http.paths[{j}]");
-                self.add_path(&id, &host, http_path, field, ssl_redirect, diagnostics);
+                self.add_path(&id, &host, http_path, field, &annotations, diagnostics);
             }
         }
     }
@@ -63,7 +74,7 @@ impl RouteTable {
         &mut self,
         id: &ObjectRef,
         backend: &IngressBackend,
-        ssl_redirect: bool,
+        annotations: &Rc<IngressAnnotations>,
         diagnostics: &mut Diagnostics,
     ) {
         let field = "spec.defaultBackend";
@@ -82,13 +93,15 @@ impl RouteTable {
                 ),
             ),
             None => {
-                self.default_backend = Some(Claim {
+                let claim = Claim {
                     ingress: id.clone(),
                     field: field.into(),
                     backend_field: field.into(),
                     service,
-                    ssl_redirect,
-                });
+                    annotations: annotations.clone(),
+                };
+                use_cluster(&mut self.clusters, &claim, diagnostics);
+                self.default_backend = Some(claim);
             }
         }
     }
@@ -100,7 +113,7 @@ impl RouteTable {
         host: &HostMatch,
         http_path: &HTTPIngressPath,
         field: String,
-        ssl_redirect: bool,
+        annotations: &Rc<IngressAnnotations>,
         diagnostics: &mut Diagnostics,
     ) {
         let backend_field = format!("{field}.backend");
@@ -119,13 +132,14 @@ impl RouteTable {
             .entry(path_match)
         {
             Entry::Vacant(entry) => {
-                entry.insert(Claim {
+                let claim = entry.insert(Claim {
                     ingress: id.clone(),
                     field,
                     backend_field,
                     service,
-                    ssl_redirect,
+                    annotations: annotations.clone(),
                 });
+                use_cluster(&mut self.clusters, claim, diagnostics);
             }
             Entry::Occupied(entry) => {
                 let winner = entry.get();
@@ -140,6 +154,40 @@ impl RouteTable {
                     describe(host),
                 );
                 diagnostics.warning(Ingress::KIND, id, field, message);
+            }
+        }
+    }
+}
+
+/// Records that a winning claim uses its cluster: the first (oldest) Ingress to do so sets the
+/// cluster's policy, and a later one with a different policy is warned.
+fn use_cluster(
+    clusters: &mut BTreeMap<ClusterId, ClusterOwner>,
+    claim: &Claim,
+    diagnostics: &mut Diagnostics,
+) {
+    match clusters.entry(claim.service.cluster_id()) {
+        Entry::Vacant(entry) => {
+            entry.insert(ClusterOwner {
+                ingress: claim.ingress.clone(),
+                policy: claim.annotations.cluster.clone(),
+            });
+        }
+        Entry::Occupied(entry) => {
+            let owner = entry.get();
+            if owner.policy != claim.annotations.cluster {
+                let message = format!(
+                    "load-balancing and health-check annotations for Service {} ignored: set by \
+                     Ingress {} (oldest Ingress wins)",
+                    entry.key(),
+                    owner.ingress
+                );
+                diagnostics.warning(
+                    Ingress::KIND,
+                    &claim.ingress,
+                    "metadata.annotations",
+                    message,
+                );
             }
         }
     }

@@ -6,8 +6,8 @@
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use pingress_model::{
-    Backend, Cluster, ClusterId, Endpoint, HostMatch, ObjectRef, PathMatch, Route, Snapshot,
-    VirtualHost,
+    Backend, Cluster, ClusterId, ClusterPolicy, Endpoint, HostMatch, ObjectRef, PathMatch, Route,
+    RoutePolicy, Snapshot, VirtualHost,
 };
 use pingress_translate::{
     translate, Diagnostic, Objects, Options, Severity, Translation, DEFAULT_CONTROLLER_NAME,
@@ -889,6 +889,7 @@ spec:
                         ingress: ObjectRef::new("default", "shop"),
                     },
                     ssl_redirect: true,
+                    policy: RoutePolicy::default(),
                 }],
             }],
             tls: Default::default(),
@@ -899,6 +900,7 @@ spec:
                     endpoints: vec![Endpoint {
                         addr: "10.0.0.1:8080".parse().unwrap(),
                     }],
+                    policy: ClusterPolicy::default(),
                 },
             )]
             .into(),
