@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pingress_controller::{config_channel, run_manifest_source, ControllerMetrics, ManifestSource};
 use pingress_gateway::access_log::AccessLogFormat;
 use pingress_gateway::proxy::Timeouts;
+use pingress_gateway::upstream::UpstreamDefaults;
 use pingress_gateway::GatewayOptions;
 use pingress_gateway::HeaderValue;
 use pingress_model::ObjectRef;
@@ -101,6 +102,52 @@ struct RunArgs {
     /// How long an idle keep-alive connection to an upstream endpoint stays in the pool.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     upstream_keepalive_timeout: Duration,
+
+    /// Interval of the active health checks of every endpoint (TCP connect, or HTTP GET with
+    /// the pingress.io/health-check-path annotation); annotations may override it per Ingress.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    health_check_interval: Duration,
+
+    /// Timeout of one health check.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    health_check_timeout: Duration,
+
+    /// Consecutive successful checks that make an unhealthy endpoint healthy again.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    health_check_healthy_threshold: u32,
+
+    /// Consecutive failed checks that take an endpoint out of rotation.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    health_check_unhealthy_threshold: u32,
+
+    /// Consecutive failed requests (connect errors or 5xx answers) that eject an endpoint for
+    /// --eject-for, without waiting for the health checks; 0 disables ejection.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    eject_after: u32,
+
+    /// How long an ejected endpoint gets no requests.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    eject_for: Duration,
+
+    /// After SIGTERM the listeners close at once; requests in flight then get this long to
+    /// finish before the process exits (whole seconds, at least 1; Pingora waits the full
+    /// time). Keep it below the pod's terminationGracePeriodSeconds.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    shutdown_timeout: Duration,
+
+    /// Start as the successor of a running gateway: take over its listening sockets through
+    /// --upgrade-socket (send the old process SIGQUIT to hand them over), so that a binary
+    /// upgrade refuses no connection. The old process then finishes its requests and exits.
+    #[arg(long)]
+    upgrade: bool,
+
+    /// The Unix socket used to hand listening sockets to a successor (see --upgrade).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/tmp/pingress-upgrade.sock"
+    )]
+    upgrade_socket: PathBuf,
 
     /// Access log on stdout, one line per request: json, text, or off.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = AccessLogArg::Json)]
@@ -234,6 +281,17 @@ fn run(args: RunArgs) -> ! {
             },
             hsts: args.hsts,
             access_log: args.access_log.into(),
+            upstream: UpstreamDefaults {
+                health_interval: args.health_check_interval,
+                health_timeout: args.health_check_timeout,
+                healthy_threshold: args.health_check_healthy_threshold,
+                unhealthy_threshold: args.health_check_unhealthy_threshold,
+                eject_after: args.eject_after,
+                eject_for: args.eject_for,
+            },
+            shutdown_timeout: args.shutdown_timeout,
+            upgrade: args.upgrade,
+            upgrade_socket: args.upgrade_socket,
         },
         snapshots,
         registry,

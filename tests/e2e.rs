@@ -475,6 +475,15 @@ fn command_line_errors_exit_with_status_2_and_help_documents_every_flag() {
         "--reload-debounce",
         "--log-format",
         "--access-log",
+        "--health-check-interval",
+        "--health-check-timeout",
+        "--health-check-healthy-threshold",
+        "--health-check-unhealthy-threshold",
+        "--eject-after",
+        "--eject-for",
+        "--shutdown-timeout",
+        "--upgrade",
+        "--upgrade-socket",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

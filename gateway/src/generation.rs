@@ -8,6 +8,7 @@
 //! keep-alive connections survive every swap).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -17,7 +18,7 @@ use pingress_routing::{RouteMatch, RouteTable};
 use crate::metrics::{Metrics, RouteCounters};
 
 use crate::tls::{CertStore, CertifiedKey};
-use crate::upstream::Upstream;
+use crate::upstream::{EndpointState, HealthChecks, Upstream, UpstreamDefaults};
 
 /// What a route leads to at run time: its upstream, and, once it served a request, its
 /// metrics and log labels.
@@ -77,28 +78,41 @@ pub struct Generation {
 impl Generation {
     /// The generation served before any configuration arrives: every request gets `404`, every
     /// handshake the `fallback` certificate.
-    pub fn empty(fallback: &Arc<CertifiedKey>) -> Self {
-        Self::compile(Arc::new(Snapshot::default()), fallback, None)
+    pub fn empty(fallback: &Arc<CertifiedKey>, checks: &HealthChecks) -> Self {
+        Self::compile(Arc::new(Snapshot::default()), fallback, checks, None)
     }
 
-    /// Compiles `snapshot`, reusing `previous`'s upstreams whose endpoints are unchanged and
-    /// its parsed certificates whose PEM is unchanged. `fallback` is the default certificate
-    /// when the Snapshot names none.
+    /// Compiles `snapshot`, reusing `previous`'s upstreams whose endpoints and policy are
+    /// unchanged, the state of every endpoint it keeps, and its parsed certificates whose PEM
+    /// is unchanged. `fallback` is the default certificate when the Snapshot names none.
     pub fn compile(
         snapshot: Arc<Snapshot>,
         fallback: &Arc<CertifiedKey>,
+        checks: &HealthChecks,
         previous: Option<&Generation>,
     ) -> Self {
+        let states: HashMap<SocketAddr, Arc<EndpointState>> = previous
+            .into_iter()
+            .flat_map(|p| p.upstreams.values())
+            .flat_map(|u| u.states())
+            .map(|(addr, state)| (*addr, state.clone()))
+            .collect();
         let mut upstreams: HashMap<ClusterId, Arc<Upstream>> = snapshot
             .clusters
             .iter()
             .map(|(id, cluster)| {
-                let kept = previous
-                    .and_then(|p| p.upstreams.get(id))
-                    .filter(|u| u.endpoints() == cluster.endpoints.as_slice());
+                let kept = previous.and_then(|p| p.upstreams.get(id)).filter(|u| {
+                    u.endpoints() == cluster.endpoints.as_slice() && *u.policy() == cluster.policy
+                });
                 let upstream = match kept {
                     Some(u) => u.clone(),
-                    None => Arc::new(Upstream::new(id.clone(), &cluster.endpoints)),
+                    None => Arc::new(Upstream::new(
+                        id.clone(),
+                        &cluster.endpoints,
+                        &cluster.policy,
+                        checks,
+                        &states,
+                    )),
                 };
                 (id.clone(), upstream)
             })
@@ -108,7 +122,15 @@ impl Generation {
             // served as an empty cluster (503) rather than trusted blindly.
             let upstream = upstreams
                 .entry(backend.cluster.clone())
-                .or_insert_with(|| Arc::new(Upstream::new(backend.cluster.clone(), &[])))
+                .or_insert_with(|| {
+                    Arc::new(Upstream::new(
+                        backend.cluster.clone(),
+                        &[],
+                        &Default::default(),
+                        checks,
+                        &states,
+                    ))
+                })
                 .clone();
             Arc::new(RouteTarget {
                 upstream,
@@ -126,19 +148,23 @@ impl Generation {
     }
 }
 
-/// The slot holding the live generation, and the self-signed certificate generated at start-up.
+/// The slot holding the live generation, the self-signed certificate generated at start-up,
+/// and the health checks shared by all generations.
 pub struct LiveConfig {
     current: ArcSwap<Generation>,
     fallback: Arc<CertifiedKey>,
+    checks: HealthChecks,
 }
 
 impl LiveConfig {
     /// An empty configuration with a freshly generated self-signed default certificate.
-    pub fn new() -> Result<Self, openssl::error::ErrorStack> {
+    pub fn new(defaults: UpstreamDefaults) -> Result<Self, openssl::error::ErrorStack> {
         let fallback = Arc::new(CertifiedKey::self_signed()?);
+        let checks = HealthChecks::new(defaults);
         Ok(LiveConfig {
-            current: ArcSwap::from_pointee(Generation::empty(&fallback)),
+            current: ArcSwap::from_pointee(Generation::empty(&fallback, &checks)),
             fallback,
+            checks,
         })
     }
 
@@ -149,7 +175,8 @@ impl LiveConfig {
 
     /// Compiles `snapshot` against the live generation and swaps it in.
     pub fn apply(&self, snapshot: Arc<Snapshot>) {
-        let next = Generation::compile(snapshot, &self.fallback, Some(&self.current.load()));
+        let previous = self.current.load();
+        let next = Generation::compile(snapshot, &self.fallback, &self.checks, Some(&previous));
         self.current.store(Arc::new(next));
     }
 }
@@ -157,6 +184,19 @@ impl LiveConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::RequestKey;
+    use std::time::Duration;
+
+    fn defaults() -> UpstreamDefaults {
+        UpstreamDefaults {
+            health_interval: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 3,
+            eject_after: 3,
+            eject_for: Duration::from_secs(30),
+        }
+    }
     use pingress_model::{
         Backend, Cluster, Endpoint, HostMatch, ObjectRef, PathMatch, Route, VirtualHost,
     };
@@ -174,6 +214,7 @@ mod tests {
                         ingress: ObjectRef::new("default", "web"),
                     },
                     ssl_redirect: true,
+                    policy: Default::default(),
                 }],
             }],
             default_backend: None,
@@ -186,6 +227,7 @@ mod tests {
                             addr: a.parse().unwrap(),
                         })
                         .collect(),
+                    policy: Default::default(),
                 },
             )]
             .into(),
@@ -195,7 +237,7 @@ mod tests {
 
     #[test]
     fn unchanged_upstreams_survive_a_swap_and_changed_ones_are_rebuilt() {
-        let live = LiveConfig::new().unwrap();
+        let live = LiveConfig::new(defaults()).unwrap();
         assert_eq!(live.load().number, 0);
         let upstream = |live: &LiveConfig| {
             live.load()
@@ -220,6 +262,38 @@ mod tests {
         live.apply(Arc::new(snapshot(3, &["127.0.0.1:2"])));
         let third = upstream(&live);
         assert!(!Arc::ptr_eq(&second, &third), "new endpoints: new upstream");
-        assert_eq!(third.select(), Some("127.0.0.1:2".parse().unwrap()));
+        let picked = third.select(&RequestKey::default(), &[]).map(|s| s.0);
+        assert_eq!(picked, Some("127.0.0.1:2".parse().unwrap()));
+    }
+
+    #[test]
+    fn endpoint_state_outlives_generations() {
+        let live = LiveConfig::new(defaults()).unwrap();
+        let upstream = |live: &LiveConfig| {
+            live.load()
+                .routes
+                .find("x", "/")
+                .unwrap()
+                .target
+                .upstream
+                .clone()
+        };
+        let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        live.apply(Arc::new(snapshot(1, &["127.0.0.1:1", "127.0.0.1:2"])));
+        let first = upstream(&live);
+        let held = first.select(
+            &RequestKey::default(),
+            &[one, "127.0.0.1:2".parse().unwrap()],
+        );
+        assert!(held.is_none());
+        assert!((0..3).any(|_| first.record(one, false)), "ejected");
+
+        live.apply(Arc::new(snapshot(2, &["127.0.0.1:1", "127.0.0.1:3"])));
+        let second = upstream(&live);
+        assert!(!Arc::ptr_eq(&first, &second));
+        for _ in 0..10 {
+            let (addr, _) = second.select(&RequestKey::default(), &[]).unwrap();
+            assert_ne!(addr, one, "still ejected after the swap");
+        }
     }
 }

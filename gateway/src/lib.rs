@@ -25,12 +25,12 @@ pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use async_trait::async_trait;
 pub use http::HeaderValue;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
@@ -43,6 +43,7 @@ use crate::generation::LiveConfig;
 use crate::metrics::Metrics;
 use crate::proxy::{IngressProxy, Timeouts};
 use crate::request_id::RequestIds;
+use crate::upstream::UpstreamDefaults;
 
 /// How the gateway listens and talks to upstreams.
 #[derive(Debug, Clone)]
@@ -56,6 +57,17 @@ pub struct GatewayOptions {
     /// `Strict-Transport-Security` header value for HTTPS responses; `None`: no header.
     pub hsts: Option<HeaderValue>,
     pub access_log: AccessLogFormat,
+    /// Health-check defaults and passive ejection.
+    pub upstream: UpstreamDefaults,
+    /// After SIGTERM (which closes the listeners at once): how long requests in flight get to
+    /// finish.
+    pub shutdown_timeout: Duration,
+    /// Take the listening sockets over from a running gateway (graceful upgrade) instead of
+    /// binding them.
+    pub upgrade: bool,
+    /// The Unix socket through which a running gateway hands its listening sockets to its
+    /// successor, on SIGQUIT.
+    pub upgrade_socket: std::path::PathBuf,
 }
 
 /// Builds the Pingora server and serves until the process is told to stop. Returns only when
@@ -70,17 +82,24 @@ pub fn run(
 ) -> anyhow::Result<std::convert::Infallible> {
     let conf = ServerConf {
         threads: options.threads,
-        // On SIGTERM keep serving for a moment (so a load balancer notices the node going
-        // away), then give in-flight requests a bounded time to finish. Pingora's defaults
-        // (5 minutes) would hold a rolling update for far too long. SIGINT stops at once.
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(10),
+        // On SIGTERM Pingora closes the listeners, lets requests in flight run for the grace
+        // period (Pingora's default, 5 minutes, would stall a rolling update), then stops its
+        // runtimes, cancelling what is left. SIGINT stops at once.
+        grace_period_seconds: Some(options.shutdown_timeout.as_secs_f64().ceil().max(1.0) as u64),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: options.upgrade_socket.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade: options.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let live = Arc::new(LiveConfig::new().context("generating the self-signed certificate")?);
+    let live = Arc::new(
+        LiveConfig::new(options.upstream).context("generating the self-signed certificate")?,
+    );
     let metrics = Arc::new(Metrics::new(registry));
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(

@@ -48,6 +48,7 @@ pub struct Metrics {
     upstream_connect_duration: HistogramVec,
     /// `[new, reused]` upstream connections.
     upstream_connections: [IntCounter; 2],
+    ejections: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub downstream_http1_connections: IntGauge,
     /// TLS handshakes that reached certificate selection.
@@ -122,6 +123,11 @@ impl Metrics {
             &["reused"],
         );
         let upstream_connections = ["false", "true"].map(|r| connections.with_label_values(&[r]));
+        let ejections = counter_vec(
+            "pingress_upstream_ejections_total",
+            "Endpoints taken out of rotation after consecutive failures (connect errors or 5xx), by Service",
+            &["namespace", "service", "service_port"],
+        );
         let tls_handshakes = counter_vec(
             "pingress_tls_handshakes_total",
             "Completed TLS handshakes on the HTTPS listener, by protocol version",
@@ -189,6 +195,7 @@ impl Metrics {
             retries,
             upstream_connect_duration,
             upstream_connections,
+            ejections,
             tls_handshakes,
         };
         let collectors: Vec<Box<dyn Collector>> = vec![
@@ -200,6 +207,7 @@ impl Metrics {
             Box::new(metrics.retries.clone()),
             Box::new(metrics.upstream_connect_duration.clone()),
             Box::new(connections),
+            Box::new(metrics.ejections.clone()),
             Box::new(metrics.requests_in_flight.clone()),
             Box::new(metrics.downstream_http1_connections.clone()),
             Box::new(metrics.tls_handshakes_started.clone()),
@@ -272,6 +280,15 @@ impl Metrics {
                 .with_label_values(&[&backend.ingress.namespace, service, port])
                 .observe(connect_time.as_secs_f64());
         }
+    }
+
+    /// Counts an ejection of `endpoint` from `backend`'s cluster, and logs it.
+    pub fn observe_ejection(&self, backend: &Backend, endpoint: std::net::SocketAddr) {
+        let (service, port) = backend.cluster.service_and_port();
+        self.ejections
+            .with_label_values(&[&backend.ingress.namespace, service, port])
+            .inc();
+        tracing::warn!(cluster = %backend.cluster, %endpoint, "endpoint ejected after consecutive failures");
     }
 
     /// Counts a completed TLS handshake.

@@ -16,6 +16,7 @@ use pingora::prelude::HttpPeer;
 use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
+use pingress_model::RoutePolicy;
 use pingress_routing::normalize_host;
 
 use crate::access_log::{AccessLog, Entry};
@@ -25,8 +26,12 @@ use crate::metrics::{Metrics, RequestOutcome};
 use crate::request_id::RequestIds;
 use crate::status;
 use crate::tls::Sni;
+use crate::upstream::{InFlight as EndpointInFlight, RequestKey};
 
-/// Upstream connection and I/O timeouts.
+/// Most attempts one request makes (the first plus retries of every kind).
+const MAX_ATTEMPTS: usize = 1 + pingress_model::MAX_RETRIES as usize;
+
+/// Upstream connection and I/O timeouts: the flags, or a route's annotations.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// Establishing a TCP connection to an endpoint.
@@ -71,6 +76,14 @@ pub struct RequestCtx {
     route: Option<Arc<RouteTarget>>,
     /// The endpoint chosen for the last attempt.
     endpoint: Option<SocketAddr>,
+    /// Every endpoint tried so far, not to be chosen again for this request.
+    tried: Vec<SocketAddr>,
+    /// Counts the request against its endpoint's in-flight requests.
+    endpoint_in_flight: Option<EndpointInFlight>,
+    /// The route's timeouts (annotations, else the flags).
+    timeouts: Timeouts,
+    /// Retries the route allows after the request was sent (idempotent requests only).
+    retries: u8,
     /// Upstream attempts (`upstream_peer` calls).
     attempts: usize,
     /// When the last endpoint was chosen.
@@ -92,7 +105,7 @@ impl Drop for InFlight {
 
 /// What `request_filter` decided.
 enum Decision {
-    Proxy(Arc<RouteTarget>),
+    Proxy(Arc<RouteTarget>, RoutePolicy),
     /// Answer this status without proxying.
     Respond(u16),
     /// `308` to this `https://` URL.
@@ -100,6 +113,15 @@ enum Decision {
 }
 
 impl IngressProxy {
+    /// Counts a failed attempt against its endpoint (towards ejection).
+    fn record_failure(&self, ctx: &RequestCtx) {
+        if let (Some(route), Some(endpoint)) = (&ctx.route, ctx.endpoint) {
+            if route.upstream.record(endpoint, false) {
+                self.metrics.observe_ejection(&route.backend, endpoint);
+            }
+        }
+    }
+
     async fn respond(session: &mut Session, code: u16) -> Result<()> {
         session
             .respond_error_with_body(code, Bytes::from_static(status::body_for(code).as_bytes()))
@@ -136,7 +158,7 @@ impl IngressProxy {
         match found {
             Some(route) => {
                 route.target.resolve(&route, &self.metrics);
-                Decision::Proxy(route.target.clone())
+                Decision::Proxy(route.target.clone(), route.policy.clone())
             }
             None => Decision::Respond(404),
         }
@@ -179,6 +201,10 @@ impl ProxyHttp for IngressProxy {
             request_id: String::new(),
             route: None,
             endpoint: None,
+            tried: Vec::new(),
+            endpoint_in_flight: None,
+            timeouts: self.timeouts,
+            retries: 0,
             attempts: 0,
             peer_chosen: None,
             upstream_duration: None,
@@ -215,8 +241,13 @@ impl ProxyHttp for IngressProxy {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let decision = self.decide(&self.live.load(), session, ctx.tls);
         match decision {
-            Decision::Proxy(target) => {
+            Decision::Proxy(target, policy) => {
                 ctx.route = Some(target);
+                let t = &mut ctx.timeouts;
+                t.connect = policy.connect_timeout.unwrap_or(t.connect);
+                t.read = policy.read_timeout.unwrap_or(t.read);
+                t.send = policy.send_timeout.unwrap_or(t.send);
+                ctx.retries = policy.retries;
                 return Ok(false);
             }
             Decision::Respond(code) => Self::respond(session, code).await?,
@@ -225,31 +256,90 @@ impl ProxyHttp for IngressProxy {
         Ok(true)
     }
 
-    /// Picks the next ready endpoint of the routed upstream.
+    /// Picks the next endpoint of the routed upstream by its policy, skipping those this
+    /// request already tried.
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let Some(route) = ctx.route.as_ref() else {
             return Error::e_explain(ErrorType::InternalError, "upstream_peer before routing");
         };
         let upstream = &route.upstream;
-        let Some(addr) = upstream.select() else {
+        if ctx.attempts == 0 {
+            upstream.earn_retry();
+        }
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let key = RequestKey::new(&session.req_header().headers, client_ip);
+        let Some((addr, in_flight)) = upstream.select(&key, &ctx.tried) else {
+            // Nothing at all (503), or every endpoint already failed this request (502).
+            let code = if ctx.attempts == 0 { 503 } else { 502 };
             return Error::e_explain(
-                ErrorType::HTTPStatus(503),
-                format!("no ready endpoint in {}", upstream.id),
+                ErrorType::HTTPStatus(code),
+                format!("no ready endpoint left in {}", upstream.id),
             );
         };
         ctx.attempts += 1;
+        ctx.tried.push(addr);
         ctx.endpoint = Some(addr);
+        ctx.endpoint_in_flight = Some(in_flight);
         ctx.peer_chosen = Some(Instant::now());
         let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(self.timeouts.connect);
-        peer.options.read_timeout = Some(self.timeouts.read);
-        peer.options.write_timeout = Some(self.timeouts.send);
-        peer.options.idle_timeout = Some(self.timeouts.idle);
+        peer.options.connection_timeout = Some(ctx.timeouts.connect);
+        peer.options.read_timeout = Some(ctx.timeouts.read);
+        peer.options.write_timeout = Some(ctx.timeouts.send);
+        peer.options.idle_timeout = Some(ctx.timeouts.idle);
         Ok(Box::new(peer))
+    }
+
+    /// A connection failure: nothing was sent, so any method may go to another endpoint, while
+    /// attempts and the retry budget last.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.record_failure(ctx);
+        let retry = ctx.route.as_ref().is_some_and(|r| {
+            ctx.attempts < MAX_ATTEMPTS
+                && ctx.attempts < r.upstream.endpoints().len()
+                && r.upstream.allow_retry()
+        });
+        e.set_retry(retry);
+        e
+    }
+
+    /// A failure after the request was (partly) sent: only idempotent requests are retried, on
+    /// another endpoint, when the route allows retries (or when a reused pooled connection
+    /// turned out to be closed, which Pingora retries by default), within the retry budget.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        self.record_failure(ctx);
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let idempotent = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        let upstream = ctx.route.as_ref().map(|r| &r.upstream);
+        let allowed = ctx.attempts <= usize::from(ctx.retries) && ctx.attempts < MAX_ATTEMPTS;
+        if !idempotent || upstream.is_none() {
+            e.set_retry(false);
+        } else if allowed && upstream.is_some_and(|u| u.allow_retry()) {
+            e.set_retry(true);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
     }
 
     async fn connected_to_upstream(
@@ -291,6 +381,12 @@ impl ProxyHttp for IngressProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_duration = ctx.peer_chosen.map(|t| t.elapsed());
+        if let (Some(route), Some(endpoint)) = (&ctx.route, ctx.endpoint) {
+            let success = upstream_response.status.as_u16() < 500;
+            if route.upstream.record(endpoint, success) {
+                self.metrics.observe_ejection(&route.backend, endpoint);
+            }
+        }
         headers::strip_response_hop_by_hop(upstream_response);
         if let (true, Some(hsts)) = (ctx.tls, &self.hsts) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;

@@ -1,32 +1,252 @@
-//! An Upstream: the runtime form of a cluster — its endpoints behind a round-robin
-//! `pingora-load-balancing` selector.
+//! Upstreams: the runtime form of a cluster — its endpoints, their health, and the policy that
+//! picks one for each request.
+//!
+//! ```text
+//! Upstream (one per cluster and generation)
+//! |-- selector: pingora-load-balancing LoadBalancer (RoundRobin or Ketama), whose readiness
+//! |             comes from a shared HealthRegistry (one per health-check setting)
+//! |-- endpoints: addr -> Arc<EndpointState> { in flight, consecutive failures, ejected until }
+//! `-- retry budget
+//! HealthChecks: HealthCheckConfig -> (HealthRegistry, a running HealthCheckService)
+//! ```
+//!
+//! Health and ejection state are keyed by endpoint address and outlive generations: a new
+//! Snapshot that keeps an endpoint keeps its health (the shared registry) and its ejection
+//! state and in-flight count (carried over by [`Upstream::new`]). Pingora's connection pool is
+//! keyed by address too, so pooled connections survive as well.
+//!
+//! Selection never locks: readiness is an `ArcSwap` snapshot in the load balancer and the
+//! endpoint state is atomics.
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use pingora::lb::selection::RoundRobin;
-use pingora::lb::LoadBalancer;
-use pingress_model::{ClusterId, Endpoint};
+use futures::FutureExt;
+use pingora::lb::discovery::Static;
+use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
+use pingora::lb::selection::{Consistent, RoundRobin};
+use pingora::lb::{Backend, Backends, HealthCheckService, HealthRegistry, LoadBalancer};
+use pingora::services::background::BackgroundService;
+use pingress_model::{Balance, ClusterId, ClusterPolicy, Endpoint, HashKey, HealthCheck};
 
-/// The endpoints of one cluster and the selector that spreads requests over them.
+/// Gateway-wide defaults for what annotations leave unset, and the passive ejection policy.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamDefaults {
+    pub health_interval: Duration,
+    pub health_timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// Consecutive failures (connect errors or 5xx) that eject an endpoint; 0 disables.
+    pub eject_after: u32,
+    /// How long an ejected endpoint gets no requests.
+    pub eject_for: Duration,
+}
+
+/// Milliseconds since the process started: the clock of ejections.
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// What the gateway knows about one endpoint across generations.
+#[derive(Debug, Default)]
+pub struct EndpointState {
+    in_flight: AtomicUsize,
+    failures: AtomicU32,
+    ejected_until_ms: AtomicU64,
+}
+
+impl EndpointState {
+    fn ejected(&self, now: u64) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > now
+    }
+
+    /// Requests to this endpoint now in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// Holds one in-flight request against an endpoint; dropping it ends the request.
+pub struct InFlight(Arc<EndpointState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The health-check settings of a cluster with the gateway's defaults filled in: the key of a
+/// shared health registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CheckConfig {
+    path: Option<String>,
+    interval: Duration,
+    timeout: Duration,
+    healthy: u32,
+    unhealthy: u32,
+}
+
+/// The shared health registries, one per distinct setting, each probed by its own
+/// `HealthCheckService` task. Touched only when a configuration is compiled.
+pub struct HealthChecks {
+    defaults: UpstreamDefaults,
+    registries: Mutex<HashMap<CheckConfig, Arc<HealthRegistry>>>,
+    /// Dropping it stops the probing tasks.
+    _stop: tokio::sync::watch::Sender<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl HealthChecks {
+    pub fn new(defaults: UpstreamDefaults) -> Self {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        HealthChecks {
+            defaults,
+            registries: Mutex::new(HashMap::new()),
+            _stop: stop_tx,
+            stop,
+        }
+    }
+
+    pub fn defaults(&self) -> &UpstreamDefaults {
+        &self.defaults
+    }
+
+    /// The registry for `check`, created (and its probing started, when a runtime is
+    /// available) on first use.
+    fn registry(&self, check: &HealthCheck) -> Arc<HealthRegistry> {
+        let d = &self.defaults;
+        let config = CheckConfig {
+            path: check.path.clone(),
+            interval: check.interval.unwrap_or(d.health_interval),
+            timeout: check.timeout.unwrap_or(d.health_timeout),
+            healthy: check
+                .healthy_threshold
+                .unwrap_or(d.healthy_threshold)
+                .max(1),
+            unhealthy: check
+                .unhealthy_threshold
+                .unwrap_or(d.unhealthy_threshold)
+                .max(1),
+        };
+        let mut registries = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(registry) = registries.get(&config) {
+            return registry.clone();
+        }
+        let registry = Arc::new(HealthRegistry::new());
+        registry.set_health_check(probe(&config));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut service = HealthCheckService::new(registry.clone());
+            service.health_check_frequency = Some(config.interval);
+            service.parallel_health_check = true;
+            let stop = self.stop.clone();
+            runtime.spawn(async move { service.start(stop).await });
+        }
+        tracing::info!(?config, "health checks started");
+        registries.insert(config, registry.clone());
+        registry
+    }
+}
+
+/// The probe for a setting: `GET path` expecting 2xx/3xx, or a TCP connect.
+fn probe(config: &CheckConfig) -> Box<dyn pingora::lb::health_check::HealthCheck + Send + Sync> {
+    let (healthy, unhealthy) = (config.healthy as usize, config.unhealthy as usize);
+    match &config.path {
+        Some(path) => {
+            let mut check = HttpHealthCheck::new("localhost", false);
+            check
+                .req
+                .set_uri(path.parse().unwrap_or_else(|_| "/".parse().unwrap()));
+            check.consecutive_success = healthy;
+            check.consecutive_failure = unhealthy;
+            check.peer_template.options.connection_timeout = Some(config.timeout);
+            check.peer_template.options.read_timeout = Some(config.timeout);
+            check.validator = Some(Box::new(|response| match response.status.as_u16() {
+                200..=399 => Ok(()),
+                code => pingora::Error::e_explain(
+                    pingora::ErrorType::CustomCode("unhealthy status", code),
+                    format!("health check answered {code}"),
+                ),
+            }));
+            Box::new(check)
+        }
+        None => {
+            let mut check = TcpHealthCheck::new();
+            check.consecutive_success = healthy;
+            check.consecutive_failure = unhealthy;
+            check.peer_template.options.connection_timeout = Some(config.timeout);
+            check
+        }
+    }
+}
+
+enum Selector {
+    /// Round robin; least-requests also uses it, for readiness and to rotate ties.
+    RoundRobin(LoadBalancer<RoundRobin>),
+    Hash(LoadBalancer<Consistent>),
+}
+
+/// The endpoints of one cluster and the policy that spreads requests over them.
 pub struct Upstream {
     pub id: ClusterId,
     endpoints: Vec<Endpoint>,
+    policy: ClusterPolicy,
     /// `None` when the cluster has no ready endpoint (the gateway answers `503`).
-    balancer: Option<LoadBalancer<RoundRobin>>,
+    selector: Option<Selector>,
+    states: HashMap<SocketAddr, Arc<EndpointState>>,
+    /// Retry budget in thousandths of a retry (see [`Upstream::allow_retry`]).
+    retry_budget: AtomicI64,
+    /// Spreads requests without a hash key, and rotates least-requests ties.
+    counter: AtomicUsize,
+    defaults: UpstreamDefaults,
 }
 
+/// Retries a budget starts with, earned per request, and holds at most (thousandths).
+const BUDGET_START: i64 = 10_000;
+const BUDGET_PER_REQUEST: i64 = 200;
+const BUDGET_MAX: i64 = 10_000;
+
 impl Upstream {
-    pub fn new(id: ClusterId, endpoints: &[Endpoint]) -> Self {
-        let balancer = if endpoints.is_empty() {
-            None
-        } else {
-            // Static discovery over literal socket addresses: no DNS, cannot fail.
-            LoadBalancer::try_from_iter(endpoints.iter().map(|e| e.addr)).ok()
-        };
+    /// Builds the upstream of a cluster. `states` holds the endpoint states of the previous
+    /// generation, to carry them over.
+    pub fn new(
+        id: ClusterId,
+        endpoints: &[Endpoint],
+        policy: &ClusterPolicy,
+        checks: &HealthChecks,
+        states: &HashMap<SocketAddr, Arc<EndpointState>>,
+    ) -> Self {
+        let selector = (!endpoints.is_empty()).then(|| {
+            let registry = checks.registry(&policy.health_check);
+            let backends: BTreeSet<Backend> = endpoints
+                .iter()
+                .map(|e| Backend {
+                    addr: e.addr.into(),
+                    weight: 1,
+                    ext: Default::default(),
+                })
+                .collect();
+            let view = Backends::new_with_health_registry(Static::new(backends), registry);
+            match policy.balance {
+                Balance::Hash(_) => Selector::Hash(publish(LoadBalancer::from_backends(view))),
+                _ => Selector::RoundRobin(publish(LoadBalancer::from_backends(view))),
+            }
+        });
         Upstream {
             id,
             endpoints: endpoints.to_vec(),
-            balancer,
+            policy: policy.clone(),
+            selector,
+            states: endpoints
+                .iter()
+                .map(|e| (e.addr, states.get(&e.addr).cloned().unwrap_or_default()))
+                .collect(),
+            retry_budget: AtomicI64::new(BUDGET_START),
+            counter: AtomicUsize::new(0),
+            defaults: *checks.defaults(),
         }
     }
 
@@ -34,10 +254,180 @@ impl Upstream {
         &self.endpoints
     }
 
-    /// The next endpoint in round-robin order, or `None` if there is none.
-    pub fn select(&self) -> Option<SocketAddr> {
-        let backend = self.balancer.as_ref()?.select(b"", 256)?;
-        backend.addr.as_inet().copied()
+    pub fn policy(&self) -> &ClusterPolicy {
+        &self.policy
+    }
+
+    /// The endpoint states, to carry over to the next generation.
+    pub fn states(&self) -> impl Iterator<Item = (&SocketAddr, &Arc<EndpointState>)> {
+        self.states.iter()
+    }
+
+    /// Picks an endpoint for a request: healthy, not ejected and not in `tried`, by the
+    /// cluster's policy. If no endpoint qualifies, health and ejection are ignored rather than
+    /// failing the request (a cluster that is "all down" is more often a bad check than a
+    /// dead service). `None` only when there is no endpoint left to try.
+    pub fn select(
+        &self,
+        request: &RequestKey,
+        tried: &[SocketAddr],
+    ) -> Option<(SocketAddr, InFlight)> {
+        let selector = self.selector.as_ref()?;
+        let now = now_ms();
+        let addr = self
+            .pick(selector, request, tried, |state| !state.ejected(now), true)
+            .or_else(|| self.pick(selector, request, tried, |_| true, false))?;
+        let state = self.states.get(&addr)?.clone();
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some((addr, InFlight(state)))
+    }
+
+    fn pick(
+        &self,
+        selector: &Selector,
+        request: &RequestKey,
+        tried: &[SocketAddr],
+        usable: impl Fn(&EndpointState) -> bool,
+        need_health: bool,
+    ) -> Option<SocketAddr> {
+        let accept = |backend: &Backend, healthy: bool| {
+            let Some(addr) = backend.addr.as_inet() else {
+                return false;
+            };
+            (healthy || !need_health)
+                && !tried.contains(addr)
+                && self.states.get(addr).is_some_and(|s| usable(s))
+        };
+        let found = match (selector, &self.policy.balance) {
+            (Selector::Hash(lb), Balance::Hash(key)) => {
+                let spread;
+                let key = match request.hash_input(key) {
+                    Some(k) => k,
+                    None => {
+                        spread = self.counter.fetch_add(1, Ordering::Relaxed).to_le_bytes();
+                        &spread[..]
+                    }
+                };
+                lb.select_with(key, 256, accept)
+            }
+            (Selector::RoundRobin(lb), Balance::LeastRequests) => {
+                let backends = lb.backends().get_backend();
+                let start = self.counter.fetch_add(1, Ordering::Relaxed);
+                let n = backends.len().max(1);
+                backends
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| accept(b, lb.backends().ready(b)))
+                    .min_by_key(|(i, b)| {
+                        let in_flight = b
+                            .addr
+                            .as_inet()
+                            .and_then(|a| self.states.get(a))
+                            .map_or(usize::MAX, |s| s.in_flight());
+                        (in_flight, (i + n - start % n) % n)
+                    })
+                    .map(|(_, b)| b.clone())
+            }
+            (Selector::RoundRobin(lb), _) => lb.select_with(b"", 256, accept),
+            (Selector::Hash(lb), _) => lb.select_with(b"", 256, accept),
+        };
+        found.and_then(|b| b.addr.as_inet().copied())
+    }
+
+    /// Records how a request to `addr` went: a failure (connect error or 5xx) counts towards
+    /// ejection, a success resets the count. Returns true when this failure ejected it.
+    pub fn record(&self, addr: SocketAddr, success: bool) -> bool {
+        let Some(state) = self.states.get(&addr) else {
+            return false;
+        };
+        if success {
+            state.failures.store(0, Ordering::Relaxed);
+            return false;
+        }
+        let limit = self.defaults.eject_after;
+        if limit == 0 || state.failures.fetch_add(1, Ordering::Relaxed) + 1 < limit {
+            return false;
+        }
+        state.failures.store(0, Ordering::Relaxed);
+        let until = now_ms() + self.defaults.eject_for.as_millis() as u64;
+        state.ejected_until_ms.store(until, Ordering::Relaxed);
+        true
+    }
+
+    /// Credits the retry budget with one request.
+    pub fn earn_retry(&self) {
+        let budget = self
+            .retry_budget
+            .fetch_add(BUDGET_PER_REQUEST, Ordering::Relaxed);
+        if budget + BUDGET_PER_REQUEST > BUDGET_MAX {
+            self.retry_budget
+                .fetch_sub(BUDGET_PER_REQUEST, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes one retry from the budget: ten to start with, then one per five requests, so that
+    /// a failing cluster is not hammered by retry storms.
+    pub fn allow_retry(&self) -> bool {
+        if self.retry_budget.fetch_sub(1_000, Ordering::Relaxed) >= 1_000 {
+            true
+        } else {
+            self.retry_budget.fetch_add(1_000, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+/// Publishes a load balancer's initial membership (static discovery: never waits).
+fn publish<S>(lb: LoadBalancer<S>) -> LoadBalancer<S>
+where
+    S: pingora::lb::selection::BackendSelection + 'static,
+    S::Iter: pingora::lb::selection::BackendIter,
+{
+    if let Some(Err(e)) = lb.update().now_or_never() {
+        tracing::error!("cannot publish upstream endpoints: {e}");
+    }
+    lb
+}
+
+/// What consistent hashing may hash, taken from the request.
+#[derive(Debug, Default)]
+pub struct RequestKey<'a> {
+    pub headers: Option<&'a http::HeaderMap>,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Scratch space for the client IP bytes.
+    ip_bytes: OnceLock<Vec<u8>>,
+}
+
+impl<'a> RequestKey<'a> {
+    pub fn new(headers: &'a http::HeaderMap, client_ip: Option<std::net::IpAddr>) -> Self {
+        RequestKey {
+            headers: Some(headers),
+            client_ip,
+            ip_bytes: OnceLock::new(),
+        }
+    }
+
+    fn hash_input(&self, key: &HashKey) -> Option<&[u8]> {
+        match key {
+            HashKey::Header(name) => Some(self.headers?.get(name.as_str())?.as_bytes()),
+            HashKey::Cookie(name) => self
+                .headers?
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .find_map(|pair| {
+                    let (k, v) = pair.trim().split_once('=')?;
+                    (k == name).then_some(v.as_bytes())
+                }),
+            HashKey::ClientIp => {
+                let ip = self.client_ip?;
+                Some(self.ip_bytes.get_or_init(|| match ip {
+                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                }))
+            }
+        }
     }
 }
 
@@ -45,16 +435,50 @@ impl Upstream {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_robin_visits_every_endpoint() {
-        let endpoints: Vec<Endpoint> = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+    fn defaults() -> UpstreamDefaults {
+        UpstreamDefaults {
+            health_interval: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 3,
+            eject_after: 3,
+            eject_for: Duration::from_secs(30),
+        }
+    }
+
+    fn endpoints(addrs: &[&str]) -> Vec<Endpoint> {
+        addrs
             .iter()
             .map(|a| Endpoint {
                 addr: a.parse().unwrap(),
             })
+            .collect()
+    }
+
+    fn upstream(addrs: &[&str], balance: Balance) -> Upstream {
+        let policy = ClusterPolicy {
+            balance,
+            ..ClusterPolicy::default()
+        };
+        let checks = HealthChecks::new(defaults());
+        Upstream::new(
+            ClusterId("c".into()),
+            &endpoints(addrs),
+            &policy,
+            &checks,
+            &HashMap::new(),
+        )
+    }
+
+    const THREE: [&str; 3] = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"];
+
+    #[test]
+    fn round_robin_visits_every_endpoint() {
+        let up = upstream(&THREE, Balance::RoundRobin);
+        let key = RequestKey::default();
+        let mut seen: Vec<SocketAddr> = (0..6)
+            .filter_map(|_| up.select(&key, &[]).map(|s| s.0))
             .collect();
-        let upstream = Upstream::new(ClusterId("c".into()), &endpoints);
-        let mut seen: Vec<SocketAddr> = (0..6).filter_map(|_| upstream.select()).collect();
         assert_eq!(seen.len(), 6);
         seen.sort();
         seen.dedup();
@@ -63,6 +487,111 @@ mod tests {
 
     #[test]
     fn empty_cluster_selects_nothing() {
-        assert_eq!(Upstream::new(ClusterId("c".into()), &[]).select(), None);
+        assert!(upstream(&[], Balance::RoundRobin)
+            .select(&RequestKey::default(), &[])
+            .is_none());
+    }
+
+    #[test]
+    fn tried_endpoints_are_skipped_and_ejected_ones_avoided() {
+        let up = upstream(&THREE, Balance::RoundRobin);
+        let key = RequestKey::default();
+        let one: SocketAddr = THREE[0].parse().unwrap();
+        let two: SocketAddr = THREE[1].parse().unwrap();
+        for _ in 0..10 {
+            let (addr, _) = up.select(&key, &[one, two]).unwrap();
+            assert_eq!(addr.to_string(), THREE[2]);
+        }
+        assert!(!up.record(one, false) && !up.record(one, false));
+        assert!(
+            up.record(one, false),
+            "the third consecutive failure ejects"
+        );
+        for _ in 0..10 {
+            assert_ne!(up.select(&key, &[]).unwrap().0, one);
+        }
+        // Everything ejected or tried: ejection is ignored rather than failing.
+        assert_eq!(
+            up.select(&key, &[two, THREE[2].parse().unwrap()])
+                .unwrap()
+                .0,
+            one
+        );
+        assert!(up
+            .select(&key, &THREE.map(|a| a.parse().unwrap()))
+            .is_none());
+    }
+
+    #[test]
+    fn least_requests_prefers_the_idlest_endpoint() {
+        let up = upstream(&THREE, Balance::LeastRequests);
+        let key = RequestKey::default();
+        let (first, _a) = up.select(&key, &[]).unwrap();
+        let (second, _b) = up.select(&key, &[]).unwrap();
+        let (third, _c) = up.select(&key, &[]).unwrap();
+        let mut all = vec![first, second, third];
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            3,
+            "three held requests spread over three endpoints"
+        );
+        drop(_b);
+        assert_eq!(
+            up.select(&key, &[]).unwrap().0,
+            second,
+            "the one that finished"
+        );
+    }
+
+    #[test]
+    fn hashing_keeps_a_key_on_one_endpoint_and_moves_few_keys_when_endpoints_change() {
+        let balance = Balance::Hash(HashKey::Header("x-user".into()));
+        let up = upstream(&THREE, balance.clone());
+        let mut headers = http::HeaderMap::new();
+        let mut pick = |up: &Upstream, user: usize| {
+            headers.insert("x-user", user.to_string().parse().unwrap());
+            up.select(&RequestKey::new(&headers, None), &[]).unwrap().0
+        };
+        let before: Vec<SocketAddr> = (0..300).map(|u| pick(&up, u)).collect();
+        for (u, owner) in before.iter().enumerate() {
+            assert_eq!(pick(&up, u), *owner, "user {u} is sticky");
+        }
+        let four = [THREE.as_slice(), &["127.0.0.1:4"]].concat();
+        let grown = upstream(&four, balance);
+        let moved = (0..300).filter(|&u| pick(&grown, u) != before[u]).count();
+        assert!(
+            moved < 150,
+            "adding a fourth endpoint moved {moved} of 300 keys"
+        );
+    }
+
+    #[test]
+    fn the_retry_budget_allows_a_few_then_one_per_five_requests() {
+        let up = upstream(&THREE, Balance::RoundRobin);
+        assert!((0..10).all(|_| up.allow_retry()));
+        assert!(!up.allow_retry(), "start budget spent");
+        for _ in 0..5 {
+            up.earn_retry();
+        }
+        assert!(up.allow_retry());
+        assert!(!up.allow_retry());
+    }
+
+    #[test]
+    fn cookies_and_client_ips_are_hash_keys() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            "a=1; session=xyz; b=2".parse().unwrap(),
+        );
+        let key = RequestKey::new(&headers, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(
+            key.hash_input(&HashKey::Cookie("session".into())),
+            Some(&b"xyz"[..])
+        );
+        assert_eq!(key.hash_input(&HashKey::Cookie("none".into())), None);
+        assert_eq!(key.hash_input(&HashKey::ClientIp), Some(&[10, 0, 0, 7][..]));
     }
 }

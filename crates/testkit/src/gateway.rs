@@ -17,6 +17,11 @@ pub struct GatewayProcess {
     pub admin: SocketAddr,
     dir: PathBuf,
     log: PathBuf,
+    /// How the process was started, to start a successor the same way.
+    binary: String,
+    args: Vec<String>,
+    /// Processes this one succeeded (graceful upgrade), kept until the test ends.
+    retired: Vec<ChildGuard>,
 }
 
 impl GatewayProcess {
@@ -38,18 +43,22 @@ impl GatewayProcess {
         let https: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = dir.join("pingress.log");
-        let mut command = Command::new(binary);
-        command
-            .arg("run")
-            .arg("--manifests")
-            .arg(dir.join("manifests"))
-            .args(["--listen-http", &http.to_string()])
-            .args(["--listen-https", &https.to_string()])
-            .args(["--listen-admin", &admin.to_string()])
-            .args(["--threads", "2"])
-            .args(extra_args)
-            .env("RUST_LOG", "info");
-        let child = ChildGuard::spawn(command, &log).expect("spawn pingress");
+        let mut args: Vec<String> = vec!["run".into(), "--manifests".into()];
+        args.push(dir.join("manifests").to_string_lossy().into_owned());
+        for (flag, value) in [
+            ("--listen-http", http.to_string()),
+            ("--listen-https", https.to_string()),
+            ("--listen-admin", admin.to_string()),
+            ("--threads", "2".into()),
+            (
+                "--upgrade-socket",
+                dir.join("upgrade.sock").to_string_lossy().into_owned(),
+            ),
+        ] {
+            args.extend([flag.to_string(), value]);
+        }
+        args.extend(extra_args.iter().map(|a| a.to_string()));
+        let child = spawn(binary, &args, &log);
         let mut gateway = GatewayProcess {
             child,
             http,
@@ -57,17 +66,47 @@ impl GatewayProcess {
             admin,
             dir,
             log,
+            binary: binary.to_string(),
+            args,
+            retired: Vec::new(),
         };
+        gateway.wait_ready();
+        gateway
+    }
+
+    fn wait_ready(&mut self) {
         let ready = wait_until(Duration::from_secs(30), || {
-            gateway.child.is_running()
-                && get(gateway.admin, "admin", "/readyz").is_ok_and(|r| r.status == 200)
+            self.child.is_running()
+                && get(self.admin, "admin", "/readyz").is_ok_and(|r| r.status == 200)
         });
         assert!(
             ready,
             "pingress did not become ready; log:\n{}",
-            gateway.log_text()
+            self.log_text()
         );
-        gateway
+    }
+
+    /// Graceful upgrade: starts a successor with `--upgrade`, tells this process (SIGQUIT) to
+    /// hand over its listening sockets, and waits until the successor serves. The old process
+    /// drains and exits on its own; the guard keeps it until the test ends.
+    pub fn upgrade(&mut self) {
+        let mut args = self.args.clone();
+        args.push("--upgrade".into());
+        let log = self
+            .dir
+            .join(format!("pingress-{}.log", self.retired.len() + 2));
+        let successor = spawn(&self.binary, &args, &log);
+        // The successor polls the upgrade socket until the sockets arrive.
+        std::thread::sleep(Duration::from_millis(500));
+        let status = Command::new("kill")
+            .args(["-QUIT", &self.child.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGQUIT to the running gateway");
+        let old = std::mem::replace(&mut self.child, successor);
+        self.retired.push(old);
+        self.log = log;
+        self.wait_ready();
     }
 
     /// Replaces (or creates) a manifest file.
@@ -140,6 +179,11 @@ impl GatewayProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id, e.g. to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.is_running()
     }
@@ -159,9 +203,24 @@ impl Drop for GatewayProcess {
     }
 }
 
+fn spawn(binary: &str, args: &[String], log: &Path) -> ChildGuard {
+    let mut command = Command::new(binary);
+    command.args(args).env("RUST_LOG", "info");
+    ChildGuard::spawn(command, log).expect("spawn pingress")
+}
+
 /// Kubernetes YAML for the objects the tests need.
 pub mod yaml {
     use std::net::SocketAddr;
+
+    /// `ingress_yaml` (from [`ingress`]) with these annotations.
+    pub fn annotated(ingress_yaml: &str, annotations: &[(&str, &str)]) -> String {
+        let mut block = String::from("  annotations:\n");
+        for (k, v) in annotations {
+            block.push_str(&format!("    {k}: \"{v}\"\n"));
+        }
+        ingress_yaml.replacen("spec:\n", &format!("{block}spec:\n"), 1)
+    }
 
     /// An IngressClass named `pingress` for our controller, marked default when `default`.
     pub fn ingress_class(default: bool) -> String {

@@ -27,18 +27,33 @@ pub enum Behaviour {
     Delay(Duration),
     /// Writes bytes that are not HTTP and closes the connection.
     Garbage,
+    /// Answers with this status (and an echo body).
+    Status(u16),
+    /// Reads the request, then closes the connection without answering.
+    Close,
 }
 
 /// A real HTTP/1.1 server on a loopback address, one thread per connection, keep-alive aware.
 /// Its body is `backend=NAME` followed by `method=`, `path=` (with query) and one
 /// `header:NAME=VALUE` line per request header (names lower-cased), so tests can check both who
 /// answered and what the proxy forwarded.
+///
+/// `GET /healthz` is a health probe: `200`, or `503` after [`Backend::set_healthy`]`(false)`;
+/// probes are counted apart from requests.
 pub struct Backend {
     name: String,
     addr: SocketAddr,
-    requests: Arc<AtomicUsize>,
-    connections: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// Counters and switches shared by a backend's threads.
+#[derive(Default)]
+struct Shared {
+    requests: AtomicUsize,
+    probes: AtomicUsize,
+    connections: AtomicUsize,
+    unhealthy: AtomicBool,
+    stop: AtomicBool,
 }
 
 impl Backend {
@@ -51,28 +66,23 @@ impl Backend {
     pub fn start_on(name: &str, addr: &str, behaviour: Behaviour) -> io::Result<Backend> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let requests = Arc::new(AtomicUsize::new(0));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (name_c, requests_c, stop_c) = (name.to_string(), requests.clone(), stop.clone());
-        let connections_c = connections.clone();
+        let shared = Arc::new(Shared::default());
+        let (name_c, shared_c) = (name.to_string(), shared.clone());
         thread::spawn(move || {
             for stream in listener.incoming() {
-                if stop_c.load(Ordering::SeqCst) {
+                if shared_c.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                connections_c.fetch_add(1, Ordering::SeqCst);
-                let (name, requests) = (name_c.clone(), requests_c.clone());
-                thread::spawn(move || serve_connection(stream, &name, behaviour, &requests));
+                shared_c.connections.fetch_add(1, Ordering::SeqCst);
+                let (name, shared) = (name_c.clone(), shared_c.clone());
+                thread::spawn(move || serve_connection(stream, &name, behaviour, &shared));
             }
         });
         Ok(Backend {
             name: name.to_string(),
             addr,
-            requests,
-            connections,
-            stop,
+            shared,
         })
     }
 
@@ -84,26 +94,36 @@ impl Backend {
         &self.name
     }
 
-    /// How many requests this backend has answered.
+    /// How many requests (not health probes) this backend has received.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many `GET /healthz` probes it has answered.
+    pub fn probes(&self) -> usize {
+        self.shared.probes.load(Ordering::SeqCst)
     }
 
     /// How many TCP connections this backend has accepted (fewer than requests means reuse).
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Makes `GET /healthz` answer `200` (healthy) or `503`.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.shared.unhealthy.store(!healthy, Ordering::SeqCst);
     }
 }
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.shared.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag and drops the listener.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }
 
-fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, requests: &AtomicUsize) {
+fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, shared: &Shared) {
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return,
@@ -123,24 +143,42 @@ fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, request
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        match behaviour {
+        let mut parts = request_line.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let close = header_value(&headers, "connection").is_some_and(|v| v == "close");
+        if target == "/healthz" {
+            shared.probes.fetch_add(1, Ordering::SeqCst);
+            let status = if shared.unhealthy.load(Ordering::SeqCst) {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let response = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+            if writer.write_all(response.as_bytes()).is_err() || close {
+                return;
+            }
+            continue;
+        }
+        shared.requests.fetch_add(1, Ordering::SeqCst);
+        let status = match behaviour {
             Behaviour::Garbage => {
                 let _ = writer.write_all(b"this is not HTTP\r\n\r\n");
                 return;
             }
-            Behaviour::Delay(d) => thread::sleep(d),
-            Behaviour::Echo => {}
-        }
-        requests.fetch_add(1, Ordering::SeqCst);
-        let mut parts = request_line.split(' ');
-        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            Behaviour::Close => return,
+            Behaviour::Delay(d) => {
+                thread::sleep(d);
+                200
+            }
+            Behaviour::Status(code) => code,
+            Behaviour::Echo => 200,
+        };
         let mut text = format!("backend={name}\nmethod={method}\npath={target}\n");
         for (k, v) in &headers {
             text.push_str(&format!("header:{k}={v}\n"));
         }
-        let close = header_value(&headers, "connection").is_some_and(|v| v == "close");
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-backend: {name}\r\n{}\r\n{text}",
+            "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-backend: {name}\r\n{}\r\n{text}",
             text.len(),
             if close { "connection: close\r\n" } else { "" },
         );
