@@ -171,6 +171,18 @@ fn failing_endpoints_are_ejected_and_health_checks_take_unhealthy_ones_out() {
         assert_eq!(gw.get("web.test", "/").backend(), Some("ok"));
     }
     assert_eq!(sick.requests(), before);
+    let state = |state: &str| {
+        gw.metric_sum(
+            "pingress_upstream_endpoints",
+            &[("service", "web"), ("state", state)],
+        )
+    };
+    assert_eq!(
+        (state("healthy"), state("unhealthy"), state("ejected")),
+        (Some(1.0), Some(1.0), Some(1.0)),
+        "{}",
+        gw.metrics()
+    );
 
     // And back in when healthy again.
     sick.set_healthy(true);

@@ -47,11 +47,14 @@ impl ServeHttp for AdminApp {
                     format!("ready: configuration generation {n}\n").into_bytes(),
                 ),
             },
-            "/metrics" => (
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.metrics.render(),
-            ),
+            "/metrics" => {
+                self.metrics.refresh_endpoints(&self.live.load());
+                (
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    self.metrics.render(),
+                )
+            }
             "/debug/config" => (StatusCode::OK, "application/json", self.live_config()),
             _ => (
                 StatusCode::NOT_FOUND,

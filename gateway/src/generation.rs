@@ -148,6 +148,13 @@ impl Generation {
     }
 }
 
+impl Generation {
+    /// Every upstream of this generation.
+    pub fn upstreams(&self) -> impl Iterator<Item = &Arc<Upstream>> {
+        self.upstreams.values()
+    }
+}
+
 /// The slot holding the live generation, the self-signed certificate generated at start-up,
 /// and the health checks shared by all generations.
 pub struct LiveConfig {

@@ -13,8 +13,10 @@ use pingress_model::{Backend, HostMatch, PathMatch};
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::generation::Generation;
 
 /// Status classes in label order; index 0 is "no response was sent".
 const STATUS_CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -49,6 +51,7 @@ pub struct Metrics {
     /// `[new, reused]` upstream connections.
     upstream_connections: [IntCounter; 2],
     ejections: IntCounterVec,
+    upstream_endpoints: IntGaugeVec,
     pub requests_in_flight: IntGauge,
     pub downstream_http1_connections: IntGauge,
     /// TLS handshakes that reached certificate selection.
@@ -128,6 +131,14 @@ impl Metrics {
             "Endpoints taken out of rotation after consecutive failures (connect errors or 5xx), by Service",
             &["namespace", "service", "service_port"],
         );
+        let upstream_endpoints = IntGaugeVec::new(
+            Opts::new(
+                "pingress_upstream_endpoints",
+                "Endpoints of each Service port by state at scrape time: healthy (in rotation), unhealthy (failing active health checks), ejected (after consecutive failed requests)",
+            ),
+            &["namespace", "service", "service_port", "state"],
+        )
+        .expect("valid metric");
         let tls_handshakes = counter_vec(
             "pingress_tls_handshakes_total",
             "Completed TLS handshakes on the HTTPS listener, by protocol version",
@@ -196,6 +207,7 @@ impl Metrics {
             upstream_connect_duration,
             upstream_connections,
             ejections,
+            upstream_endpoints,
             tls_handshakes,
         };
         let collectors: Vec<Box<dyn Collector>> = vec![
@@ -208,6 +220,7 @@ impl Metrics {
             Box::new(metrics.upstream_connect_duration.clone()),
             Box::new(connections),
             Box::new(metrics.ejections.clone()),
+            Box::new(metrics.upstream_endpoints.clone()),
             Box::new(metrics.requests_in_flight.clone()),
             Box::new(metrics.downstream_http1_connections.clone()),
             Box::new(metrics.tls_handshakes_started.clone()),
@@ -294,6 +307,21 @@ impl Metrics {
     /// Counts a completed TLS handshake.
     pub fn observe_tls_handshake(&self, protocol: &str) {
         self.tls_handshakes.with_label_values(&[protocol]).inc();
+    }
+
+    /// Sets `pingress_upstream_endpoints` from the live generation's upstreams.
+    pub fn refresh_endpoints(&self, generation: &Generation) {
+        self.upstream_endpoints.reset();
+        for upstream in generation.upstreams() {
+            let (namespace, (service, port)) =
+                (upstream.id.namespace(), upstream.id.service_and_port());
+            let counts = upstream.endpoint_health();
+            for (state, count) in ["healthy", "unhealthy", "ejected"].iter().zip(counts) {
+                self.upstream_endpoints
+                    .with_label_values(&[namespace, service, port, state])
+                    .set(count as i64);
+            }
+        }
     }
 
     /// The Prometheus text exposition of every metric in the registry.

@@ -334,6 +334,36 @@ impl Upstream {
         found.and_then(|b| b.addr.as_inet().copied())
     }
 
+    /// How many endpoints are `[healthy, unhealthy, ejected]` right now (ejected ones may be
+    /// healthy or not; they count as ejected).
+    pub fn endpoint_health(&self) -> [usize; 3] {
+        let mut counts = [0; 3];
+        let Some(selector) = &self.selector else {
+            return counts;
+        };
+        let backends = match selector {
+            Selector::RoundRobin(lb) => lb.backends(),
+            Selector::Hash(lb) => lb.backends(),
+        };
+        let now = now_ms();
+        for backend in backends.get_backend().iter() {
+            let ejected = backend
+                .addr
+                .as_inet()
+                .and_then(|a| self.states.get(a))
+                .is_some_and(|s| s.ejected(now));
+            let index = if ejected {
+                2
+            } else if backends.ready(backend) {
+                0
+            } else {
+                1
+            };
+            counts[index] += 1;
+        }
+        counts
+    }
+
     /// Records how a request to `addr` went: a failure (connect error or 5xx) counts towards
     /// ejection, a success resets the count. Returns true when this failure ejected it.
     pub fn record(&self, addr: SocketAddr, success: bool) -> bool {

@@ -205,6 +205,11 @@ impl ClusterId {
         ClusterId(format!("{service}:{port}"))
     }
 
+    /// The Service's namespace, e.g. `default` for `default/web:80`.
+    pub fn namespace(&self) -> &str {
+        self.0.split_once('/').map_or("", |(ns, _)| ns)
+    }
+
     /// The Service name and the port as written, e.g. `("web", "80")` for `default/web:80`.
     pub fn service_and_port(&self) -> (&str, &str) {
         let service = self.0.split_once('/').map_or(self.0.as_str(), |(_, s)| s);
@@ -340,6 +345,7 @@ mod tests {
         let id = ClusterId::new(&ObjectRef::new("shop", "web"), "http");
         assert_eq!(id.0, "shop/web:http");
         assert_eq!(id.service_and_port(), ("web", "http"));
+        assert_eq!(id.namespace(), "shop");
     }
 
     #[test]
