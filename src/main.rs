@@ -9,7 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pingress_controller::{config_channel, run_manifest_source, ControllerMetrics, ManifestSource};
+use pingress_controller::leader::{run_election, LeaderConfig, Leadership};
+use pingress_controller::report::{self, ClusterReporter};
+use pingress_controller::{
+    config_channel, kube_source, run_kube_source, run_manifest_source, ControllerMetrics,
+    KubeSourceConfig, ManifestSource, Publisher,
+};
 use pingress_gateway::access_log::AccessLogFormat;
 use pingress_gateway::proxy::Timeouts;
 use pingress_gateway::upstream::UpstreamDefaults;
@@ -44,8 +49,46 @@ struct RunArgs {
     /// A Kubernetes YAML file, or a directory of *.yaml/*.yml files (not recursive), holding
     /// Ingress, IngressClass, Service and EndpointSlice objects (multi-document files and
     /// `kind: List` are fine; other kinds are ignored). Repeat for several paths.
-    #[arg(long = "manifests", value_name = "PATH", required = true, value_parser = existing_path)]
+    #[arg(long = "manifests", value_name = "PATH", required_unless_present = "kubernetes", conflicts_with = "kubernetes", value_parser = existing_path)]
     manifests: Vec<PathBuf>,
+
+    /// Watch the Kubernetes API instead of files: Ingress, IngressClass, Service,
+    /// EndpointSlice, and Secrets of type kubernetes.io/tls. The leader among the Pingress
+    /// processes (a Lease) writes Ingress status and Events.
+    #[arg(long)]
+    kubernetes: bool,
+
+    /// The kubeconfig to use with --kubernetes [default: in-cluster service account, else
+    /// $KUBECONFIG, else ~/.kube/config].
+    #[arg(long, value_name = "PATH", requires = "kubernetes", value_parser = existing_path)]
+    kubeconfig: Option<PathBuf>,
+
+    /// Only watch this namespace (repeatable) [default: all namespaces]. IngressClasses are
+    /// cluster-wide and always watched.
+    #[arg(long = "watch-namespace", value_name = "NS", requires = "kubernetes")]
+    watch_namespaces: Vec<String>,
+
+    /// The address (IP or hostname) written to status.loadBalancer.ingress of served
+    /// Ingresses (repeatable) [default: the addresses of this node, NODE_NAME].
+    #[arg(long = "publish-address", value_name = "ADDR", requires = "kubernetes")]
+    publish_addresses: Vec<String>,
+
+    /// This node's name, to read its addresses from the Node object.
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    node_name: Option<String>,
+
+    /// This process's identity in the leader election [default: $POD_NAME, else the host name].
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pod_name: Option<String>,
+
+    /// Namespace of the leader-election Lease `pingress-leader`.
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        value_name = "NS",
+        default_value = "default"
+    )]
+    leader_election_namespace: String,
 
     /// Address for plain HTTP traffic.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
@@ -234,6 +277,77 @@ fn main() {
     }
 }
 
+/// Where the controller reads objects from.
+enum Source {
+    Manifests(ManifestSource),
+    Kubernetes(KubernetesArgs),
+}
+
+struct KubernetesArgs {
+    kubeconfig: Option<PathBuf>,
+    namespaces: Vec<String>,
+    publish_addresses: Vec<String>,
+    node_name: Option<String>,
+    identity: String,
+    lease_namespace: String,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "pingress".into())
+}
+
+/// The Kubernetes source with leader election, status and Events; returns only on a fatal
+/// start-up error.
+async fn run_kubernetes(
+    k: KubernetesArgs,
+    options: Options,
+    publisher: Publisher,
+    debounce: Duration,
+) -> Result<(), String> {
+    let client = kube_source::client(k.kubeconfig.as_deref()).await?;
+    let addresses = match (&k.publish_addresses[..], &k.node_name) {
+        ([], Some(node)) => report::node_addresses(&client, node).await.unwrap_or_else(|e| {
+            tracing::warn!(%node, "cannot read the node's addresses, Ingress status stays empty: {e}");
+            Vec::new()
+        }),
+        ([], None) => {
+            tracing::warn!("neither --publish-address nor NODE_NAME: Ingress status stays empty");
+            Vec::new()
+        }
+        (given, _) => given.to_vec(),
+    };
+    let leadership = Leadership::default();
+    let election = LeaderConfig {
+        namespace: k.lease_namespace,
+        lease_name: "pingress-leader".into(),
+        identity: k.identity.clone(),
+        lease_duration: Duration::from_secs(15),
+        renew: Duration::from_secs(2),
+    };
+    tokio::spawn(run_election(
+        client.clone(),
+        election,
+        leadership.clone(),
+        publisher.metrics().leader.clone(),
+    ));
+    let mut reporter = ClusterReporter::new(client.clone(), leadership, &addresses, &k.identity);
+    let config = KubeSourceConfig {
+        namespaces: k.namespaces,
+        debounce,
+    };
+    run_kube_source(
+        client,
+        config,
+        options,
+        publisher,
+        move |objects, translation| reporter.report(objects, translation),
+    )
+    .await;
+    Ok(())
+}
+
 fn run(args: RunArgs) -> ! {
     let registry = prometheus::Registry::new();
     let (publisher, snapshots) = config_channel(ControllerMetrics::new(&registry));
@@ -243,8 +357,19 @@ fn run(args: RunArgs) -> ! {
         default_certificate: args.default_certificate,
         now: None, // set by the source at each translation
     };
-    let source = ManifestSource::new(args.manifests);
     let debounce = args.reload_debounce;
+    let source: Source = if args.kubernetes {
+        Source::Kubernetes(KubernetesArgs {
+            kubeconfig: args.kubeconfig,
+            namespaces: args.watch_namespaces,
+            publish_addresses: args.publish_addresses,
+            node_name: args.node_name,
+            identity: args.pod_name.unwrap_or_else(host_name),
+            lease_namespace: args.leader_election_namespace,
+        })
+    } else {
+        Source::Manifests(ManifestSource::new(args.manifests))
+    };
     std::thread::Builder::new()
         .name("pingress-controller".into())
         .spawn(move || {
@@ -252,10 +377,16 @@ fn run(args: RunArgs) -> ! {
                 .enable_all()
                 .build()
                 .expect("a single-threaded tokio runtime");
-            let result =
-                runtime.block_on(run_manifest_source(source, options, publisher, debounce));
+            let result = match source {
+                Source::Manifests(files) => runtime
+                    .block_on(run_manifest_source(files, options, publisher, debounce))
+                    .map_err(|e| format!("cannot watch the manifest files: {e}")),
+                Source::Kubernetes(k) => {
+                    runtime.block_on(run_kubernetes(k, options, publisher, debounce))
+                }
+            };
             if let Err(e) = result {
-                tracing::error!("cannot watch the manifest files: {e}");
+                tracing::error!("{e}");
                 std::process::exit(1);
             }
         })

@@ -484,6 +484,11 @@ fn command_line_errors_exit_with_status_2_and_help_documents_every_flag() {
         "--shutdown-timeout",
         "--upgrade",
         "--upgrade-socket",
+        "--kubernetes",
+        "--kubeconfig",
+        "--watch-namespace",
+        "--publish-address",
+        "--leader-election-namespace",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

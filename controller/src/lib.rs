@@ -12,8 +12,11 @@
 //! which is what we want (only the latest configuration matters).
 
 pub mod file_source;
+pub mod kube_source;
+pub mod leader;
 pub mod manifests;
 pub mod metrics;
+pub mod report;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use pingress_translate::{Severity, Translation};
 use tokio::sync::watch;
 
 pub use file_source::{run_manifest_source, ManifestSource};
+pub use kube_source::{run_kube_source, KubeSourceConfig};
 pub use metrics::ControllerMetrics;
 
 /// The receiving end of the config channel, held by the gateway.

@@ -1,7 +1,7 @@
 //! The controller's metrics: what the sources saw and what the translation rejected.
 
 use pingress_translate::{Diagnostic, Severity};
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Object kinds diagnostics are reported on, each with its own series.
 const KINDS: [&str; 4] = ["Ingress", "EndpointSlice", "Secret", "Service"];
@@ -14,6 +14,8 @@ pub struct ControllerMetrics {
     pub source_errors: IntCounter,
     /// Configurations published on the config channel.
     pub published: IntCounter,
+    /// 1 while this process holds the leader Lease.
+    pub leader: IntGauge,
     diagnostics: IntGaugeVec,
 }
 
@@ -36,6 +38,11 @@ impl ControllerMetrics {
                 "pingress_controller_published_total",
                 "Configurations published to the gateway (each a new generation)",
             ),
+            leader: IntGauge::new(
+                "pingress_controller_leader",
+                "1 while this process holds the leader Lease and writes Ingress status and Events (Kubernetes mode)",
+            )
+            .expect("valid metric"),
             diagnostics: IntGaugeVec::new(
                 Opts::new(
                     "pingress_config_diagnostics",
@@ -50,6 +57,9 @@ impl ControllerMetrics {
             .expect("unique metric names");
         registry
             .register(Box::new(metrics.published.clone()))
+            .expect("unique metric names");
+        registry
+            .register(Box::new(metrics.leader.clone()))
             .expect("unique metric names");
         registry
             .register(Box::new(metrics.diagnostics.clone()))

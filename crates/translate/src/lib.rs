@@ -199,7 +199,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
 }
 
 /// The object's namespace/name; no namespace means `default`, as `kubectl apply` does.
-fn object_ref(meta: &ObjectMeta) -> ObjectRef {
+pub fn object_ref(meta: &ObjectMeta) -> ObjectRef {
     ObjectRef::new(
         meta.namespace.as_deref().unwrap_or("default"),
         meta.name.as_deref().unwrap_or_default(),
