@@ -81,8 +81,8 @@ const HEALTH_CHECK_HEALTHY_THRESHOLD: Name =
 const HEALTH_CHECK_UNHEALTHY_THRESHOLD: Name =
     Name::own("pingress.io/health-check-unhealthy-threshold");
 
-/// Every annotation read here (for the documentation check).
-#[cfg(test)]
+/// Every annotation read here: a `pingress.io/` annotation not in this list is reported as
+/// unknown (a typo would otherwise be ignored silently), and the docs must list them all.
 const ALL: [Name; 12] = [
     SSL_REDIRECT,
     PROXY_CONNECT_TIMEOUT,
@@ -130,6 +130,25 @@ impl IngressAnnotations {
             id,
             diagnostics,
         };
+        // A typo, or an ingress-nginx feature Pingress does not have, must not pass silently.
+        for name in a.annotations.into_iter().flat_map(|m| m.keys()) {
+            let known = |n: &Name| n.pingress == name || n.nginx == Some(name.as_str());
+            let message = if ALL.iter().any(known) {
+                continue;
+            } else if name.starts_with("pingress.io/") {
+                "unknown pingress.io annotation, ignored (docs/annotations.md lists them all)"
+            } else if name.starts_with("nginx.ingress.kubernetes.io/") {
+                "this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"
+            } else {
+                continue;
+            };
+            a.diagnostics.warning(
+                Ingress::KIND,
+                id,
+                format!("metadata.annotations[{name:?}]"),
+                message,
+            );
+        }
         let flag = |flag: &str| format!("the gateway's {flag}");
         IngressAnnotations {
             ssl_redirect: a.boolean(SSL_REDIRECT, true),

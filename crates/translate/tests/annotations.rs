@@ -245,8 +245,10 @@ fn retries() {
         (r#"pingress.io/retries: "2.0""#, 0, bad("2.0")),
         (r#"pingress.io/retries: "two""#, 0, bad("two")),
         (r#"pingress.io/retries: """#, 0, bad("")),
-        // No ingress-nginx twin: its proxy-next-upstream-tries is not read.
-        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "3""#, 0, vec![]),
+        // No ingress-nginx twin: its proxy-next-upstream-tries is not read, and says so.
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "3""#, 0, vec![
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/proxy-next-upstream-tries"]: this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"#.to_string(),
+        ]),
     ];
     for (annotations, retries, expected) in rows {
         let t = one(annotations);
@@ -453,8 +455,10 @@ fn health_checks() {
         // All at once.
         (r#"pingress.io/health-check-path: "/ready", pingress.io/health-check-interval: "2s", pingress.io/health-check-timeout: "500ms", pingress.io/health-check-healthy-threshold: "2", pingress.io/health-check-unhealthy-threshold: "5""#,
             check(Some("/ready"), secs(2), ms(500), Some(2), Some(5)), vec![]),
-        // No ingress-nginx twins.
-        (r#"nginx.ingress.kubernetes.io/health-check-path: "/healthz""#, none.clone(), vec![]),
+        // No ingress-nginx twins: such an annotation is reported as unsupported.
+        (r#"nginx.ingress.kubernetes.io/health-check-path: "/healthz""#, none.clone(), vec![
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/health-check-path"]: this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"#.to_string(),
+        ]),
     ];
     for (annotations, health_check, expected) in rows {
         let t = one(annotations);
@@ -633,4 +637,19 @@ fn route_policy_is_per_ingress() {
     assert_eq!(policies, expected);
     // Both use cluster web:80; route settings never conflict.
     assert_eq!(all_diagnostics(&t), Vec::<String>::new());
+}
+
+#[test]
+fn unknown_and_unsupported_annotations_are_reported() {
+    let t = one(
+        r#"pingress.io/retires: "2", pingress.io/retries: "1", example.com/anything: "x", nginx.ingress.kubernetes.io/rewrite-target: "/""#,
+    );
+    assert_eq!(
+        diagnostics(&t),
+        [
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/rewrite-target"]: this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"#,
+            r#"warning metadata.annotations["pingress.io/retires"]: unknown pingress.io annotation, ignored (docs/annotations.md lists them all)"#,
+        ]
+    );
+    assert_eq!(route_policy(&t).retries, 1);
 }
