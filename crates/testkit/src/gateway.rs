@@ -28,23 +28,46 @@ impl GatewayProcess {
     /// Writes `files` (name, YAML) into a fresh manifest directory, starts `binary run` on it
     /// with `extra_args`, and waits until `/readyz` answers 200.
     pub fn start(binary: &str, files: &[(&str, &str)], extra_args: &[&str]) -> GatewayProcess {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pingress-e2e-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("manifests")).expect("create temp dir");
+        let dir = fresh_dir();
         for (name, yaml) in files {
             std::fs::write(dir.join("manifests").join(name), yaml).expect("write manifest");
         }
+        let source = [
+            "--manifests".to_string(),
+            dir.join("manifests").to_string_lossy().into_owned(),
+        ];
+        Self::launch(binary, dir, &source, extra_args)
+    }
+
+    /// Starts `binary run --kubernetes` against the API server at `api_url` (through a
+    /// kubeconfig written for it) and waits until `/readyz` answers 200.
+    pub fn start_kubernetes(binary: &str, api_url: &str, extra_args: &[&str]) -> GatewayProcess {
+        let dir = fresh_dir();
+        let kubeconfig = dir.join("kubeconfig");
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"{api_url}\"}}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\ncurrent-context: fake\n"
+        );
+        std::fs::write(&kubeconfig, config).expect("write kubeconfig");
+        let source = [
+            "--kubernetes".to_string(),
+            "--kubeconfig".to_string(),
+            kubeconfig.to_string_lossy().into_owned(),
+        ];
+        Self::launch(binary, dir, &source, extra_args)
+    }
+
+    fn launch(
+        binary: &str,
+        dir: PathBuf,
+        source: &[String],
+        extra_args: &[&str],
+    ) -> GatewayProcess {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let https: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = dir.join("pingress.log");
-        let mut args: Vec<String> = vec!["run".into(), "--manifests".into()];
-        args.push(dir.join("manifests").to_string_lossy().into_owned());
+        let mut args: Vec<String> = vec!["run".into()];
+        args.extend(source.iter().cloned());
         for (flag, value) in [
             ("--listen-http", http.to_string()),
             ("--listen-https", https.to_string()),
@@ -201,6 +224,19 @@ impl Drop for GatewayProcess {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A new private directory (with an empty `manifests/`) for one gateway.
+fn fresh_dir() -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pingress-e2e-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("manifests")).expect("create temp dir");
+    dir
 }
 
 fn spawn(binary: &str, args: &[String], log: &Path) -> ChildGuard {

@@ -7,6 +7,7 @@
 
 pub mod certs;
 pub mod gateway;
+pub mod kube_api;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -283,6 +284,29 @@ impl<S: Read + Write> Connection<S> {
         }
         req.push_str("\r\n");
         self.reader.get_mut().write_all(req.as_bytes())?;
+        self.read_response(method == "HEAD")
+    }
+
+    /// Like [`Connection::request`], with a body; a `content-length` header is added.
+    pub fn request_with_body(
+        &mut self,
+        method: &str,
+        host: &str,
+        target: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in extra {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.reader.get_mut().write_all(&bytes)?;
         self.read_response(method == "HEAD")
     }
 
