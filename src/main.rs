@@ -81,6 +81,11 @@ struct RunArgs {
     #[arg(long, env = "POD_NAME", value_name = "NAME")]
     pod_name: Option<String>,
 
+    /// A leader that has not renewed the Lease for this long is replaced (it renews every
+    /// fifth of it).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    leader_lease_duration: Duration,
+
     /// Namespace of the leader-election Lease `pingress-leader`.
     #[arg(
         long,
@@ -290,6 +295,7 @@ struct KubernetesArgs {
     node_name: Option<String>,
     identity: String,
     lease_namespace: String,
+    lease_duration: Duration,
 }
 
 fn host_name() -> String {
@@ -323,8 +329,8 @@ async fn run_kubernetes(
         namespace: k.lease_namespace,
         lease_name: "pingress-leader".into(),
         identity: k.identity.clone(),
-        lease_duration: Duration::from_secs(15),
-        renew: Duration::from_secs(2),
+        lease_duration: k.lease_duration.max(Duration::from_secs(1)),
+        renew: (k.lease_duration / 5).max(Duration::from_millis(200)),
     };
     tokio::spawn(run_election(
         client.clone(),
@@ -332,6 +338,7 @@ async fn run_kubernetes(
         leadership.clone(),
         publisher.metrics().leader.clone(),
     ));
+    let wake = leadership.gained.clone();
     let mut reporter = ClusterReporter::new(client.clone(), leadership, &addresses, &k.identity);
     let config = KubeSourceConfig {
         namespaces: k.namespaces,
@@ -343,6 +350,7 @@ async fn run_kubernetes(
         options,
         publisher,
         move |objects, translation| reporter.report(objects, translation),
+        wake,
     )
     .await;
     Ok(())
@@ -366,6 +374,7 @@ fn run(args: RunArgs) -> ! {
             node_name: args.node_name,
             identity: args.pod_name.unwrap_or_else(host_name),
             lease_namespace: args.leader_election_namespace,
+            lease_duration: args.leader_lease_duration,
         })
     } else {
         Source::Manifests(ManifestSource::new(args.manifests))

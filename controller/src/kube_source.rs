@@ -13,7 +13,10 @@
 //! last published Snapshot stays live, and errors are logged and counted.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
@@ -27,6 +30,9 @@ use pingress_translate::{translate, Objects, Options, Translation};
 use serde::de::DeserializeOwned;
 
 use crate::Publisher;
+
+/// How often the objects are translated again without any change.
+const RESYNC: Duration = Duration::from_secs(60);
 
 /// Which namespaces to watch and how long to wait for a burst of changes to settle.
 #[derive(Debug, Clone)]
@@ -113,7 +119,7 @@ impl ClusterView {
     pub fn start(client: &Client, namespaces: &[String], errors: prometheus::IntCounter) -> Self {
         let mut changes = SelectAll::new();
         let all = watcher::Config::default();
-        let view = ClusterView {
+        ClusterView {
             ingresses: watch(apis(client, namespaces), all.clone(), &mut changes),
             classes: watch(vec![Api::all(client.clone())], all.clone(), &mut changes),
             services: watch(apis(client, namespaces), all.clone(), &mut changes),
@@ -125,8 +131,7 @@ impl ClusterView {
             ),
             changes: Box::pin(changes),
             errors,
-        };
-        view
+        }
     }
 
     /// Waits until every store has its first complete list (while driving the watchers).
@@ -187,14 +192,16 @@ impl ClusterView {
 }
 
 /// Runs the Kubernetes source until the process ends: publishes a Snapshot once every store
-/// is listed, then one per burst of changes. `on_translation` sees every translation and the
-/// objects it read (for Events and status) before it is published.
+/// is listed, then one per burst of changes, per `wake` notification and per minute.
+/// `on_translation` sees every translation and the objects it read (for Events and status)
+/// before it is published.
 pub async fn run_kube_source(
     client: Client,
     config: KubeSourceConfig,
     options: Options,
     mut publisher: Publisher,
     mut on_translation: impl FnMut(&Objects, &Translation) + Send,
+    wake: Arc<Notify>,
 ) {
     let errors = publisher.metrics().source_errors.clone();
     let mut view = ClusterView::start(&client, &config.namespaces, errors);
@@ -209,10 +216,18 @@ pub async fn run_kube_source(
         let translation = translate(&objects, &options);
         on_translation(&objects, &translation);
         publisher.publish(translation);
-        if !view.changed().await {
-            return;
+        // A change, a wake-up (e.g. this process just became the leader and must write
+        // status), or the periodic resync (certificates expire, status may have been edited).
+        tokio::select! {
+            changed = view.changed() => {
+                if !changed {
+                    return;
+                }
+                publisher.metrics().source_events.inc();
+            }
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(RESYNC) => {}
         }
-        publisher.metrics().source_events.inc();
         tokio::time::sleep(config.debounce).await;
         view.drain();
     }

@@ -28,18 +28,24 @@ pub struct LeaderConfig {
     pub renew: Duration,
 }
 
-/// Whether this process currently leads; cheap to read from anywhere.
+/// Whether this process currently leads; cheap to read from anywhere. `gained` is notified
+/// when it becomes the leader, so that the new leader writes status without waiting for a
+/// change.
 #[derive(Clone, Default)]
-pub struct Leadership(Arc<AtomicBool>);
+pub struct Leadership {
+    leader: Arc<AtomicBool>,
+    pub gained: Arc<tokio::sync::Notify>,
+}
 
 impl Leadership {
     pub fn is_leader(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.leader.load(Ordering::SeqCst)
     }
 
     fn set(&self, leader: bool, identity: &str, gauge: &prometheus::IntGauge) {
-        if self.0.swap(leader, Ordering::SeqCst) != leader {
+        if self.leader.swap(leader, Ordering::SeqCst) != leader {
             if leader {
+                self.gained.notify_one();
                 tracing::info!(%identity, "became the leader: writing Ingress status and Events");
             } else {
                 tracing::info!(%identity, "not the leader any more");
