@@ -18,10 +18,12 @@ use pingress_controller::{
 use pingress_gateway::access_log::AccessLogFormat;
 use pingress_gateway::proxy::Timeouts;
 use pingress_gateway::upstream::UpstreamDefaults;
-use pingress_gateway::GatewayOptions;
 use pingress_gateway::HeaderValue;
+use pingress_gateway::{ChannelStatus, GatewayOptions};
 use pingress_model::ObjectRef;
+use pingress_model::Snapshot;
 use pingress_translate::{Options, DEFAULT_CONTROLLER_NAME};
+use std::sync::Arc;
 
 /// A Kubernetes Ingress controller whose data plane is Cloudflare Pingora.
 #[derive(Parser, Debug)]
@@ -37,15 +39,55 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the controller and the gateway in one process, fed by Kubernetes manifest files.
+    /// Run the controller and the gateway in one process, fed by Kubernetes manifest files or
+    /// by the Kubernetes API.
     ///
-    /// The files are watched: edits, new files and removed files are applied within a second,
-    /// without dropping a request. A file that fails to parse keeps its last good objects.
-    Run(RunArgs),
+    /// Changes are applied within a second, without dropping a request. A manifest file that
+    /// fails to parse keeps its last good objects.
+    Run(Box<RunArgs>),
+    /// Run only the controller: watch the source, translate, and send each complete
+    /// configuration to the gateways connected to --config-socket.
+    Controller(Box<ControllerArgs>),
+    /// Run only the gateway: serve the configurations the controller sends over
+    /// --config-socket; keep serving the last one (persisted in --state-dir) while the
+    /// controller is away.
+    Gateway(Box<GatewayCmdArgs>),
 }
 
 #[derive(clap::Args, Debug)]
-struct RunArgs {
+struct ControllerArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+
+    /// The Unix socket the gateways connect to (created owner-only: configurations carry TLS
+    /// private keys).
+    #[arg(long, value_name = "PATH", default_value = "/run/pingress/config.sock")]
+    config_socket: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct GatewayCmdArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+
+    /// The controller's Unix socket.
+    #[arg(long, value_name = "PATH", default_value = "/run/pingress/config.sock")]
+    config_socket: PathBuf,
+
+    /// Where the last configuration received is kept (owner-only), so that a restarted gateway
+    /// serves it before the controller is back. No persistence when not given.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// /readyz fails once the config channel has been down this long (the configuration may
+    /// be out of date); traffic is still served.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    stale_after: Duration,
+}
+
+/// Where the controller reads objects from, and how it translates them.
+#[derive(clap::Args, Debug)]
+struct SourceArgs {
     /// A Kubernetes YAML file, or a directory of *.yaml/*.yml files (not recursive), holding
     /// Ingress, IngressClass, Service and EndpointSlice objects (multi-document files and
     /// `kind: List` are fine; other kinds are ignored). Repeat for several paths.
@@ -95,29 +137,10 @@ struct RunArgs {
     )]
     leader_election_namespace: String,
 
-    /// Address for plain HTTP traffic.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
-    listen_http: SocketAddr,
-
-    /// Address for HTTPS traffic (TLS 1.2/1.3, HTTP/2 and HTTP/1.1). The certificate is chosen
-    /// by the client's SNI name from the Ingresses' spec.tls Secrets.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:443")]
-    listen_https: SocketAddr,
-
     /// The kubernetes.io/tls Secret (NAMESPACE/NAME) served to clients that send no SNI name or
     /// an unknown one [default: a self-signed certificate generated at start-up].
     #[arg(long, value_name = "NAMESPACE/NAME", value_parser = object_ref)]
     default_certificate: Option<ObjectRef>,
-
-    /// Add `Strict-Transport-Security: VALUE` to HTTPS responses, e.g.
-    /// "max-age=31536000; includeSubDomains". Off by default: once a browser has seen it, the
-    /// host cannot go back to plain HTTP for max-age seconds.
-    #[arg(long, value_name = "VALUE", value_parser = header_value)]
-    hsts: Option<HeaderValue>,
-
-    /// Address of the admin listener serving /healthz, /readyz and /metrics.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
-    listen_admin: SocketAddr,
 
     /// Serve Ingresses whose spec.ingressClassName (or legacy kubernetes.io/ingress.class
     /// annotation) is this name, besides those naming an IngressClass whose spec.controller is
@@ -128,6 +151,34 @@ struct RunArgs {
     /// The spec.controller value that marks an IngressClass as ours.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
     controller_name: String,
+
+    /// Quiet time after a manifest file changes before the files are read again (an editor's
+    /// save is often several file events).
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = duration)]
+    reload_debounce: Duration,
+}
+
+/// How the gateway listens and talks to upstreams.
+#[derive(clap::Args, Debug)]
+struct GatewayArgs {
+    /// Address for plain HTTP traffic.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
+    listen_http: SocketAddr,
+
+    /// Address for HTTPS traffic (TLS 1.2/1.3, HTTP/2 and HTTP/1.1). The certificate is chosen
+    /// by the client's SNI name from the Ingresses' spec.tls Secrets.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:443")]
+    listen_https: SocketAddr,
+
+    /// Add `Strict-Transport-Security: VALUE` to HTTPS responses, e.g.
+    /// "max-age=31536000; includeSubDomains". Off by default: once a browser has seen it, the
+    /// host cannot go back to plain HTTP for max-age seconds.
+    #[arg(long, value_name = "VALUE", value_parser = header_value)]
+    hsts: Option<HeaderValue>,
+
+    /// Address of the admin listener serving /healthz, /readyz and /metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
+    listen_admin: SocketAddr,
 
     /// Worker threads of the proxy service [default: the number of CPU cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -200,11 +251,15 @@ struct RunArgs {
     /// Access log on stdout, one line per request: json, text, or off.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = AccessLogArg::Json)]
     access_log: AccessLogArg,
+}
 
-    /// Quiet time after a manifest file changes before the files are read again (an editor's
-    /// save is often several file events).
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = duration)]
-    reload_debounce: Duration,
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+
+    #[command(flatten)]
+    gateway: GatewayArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -278,7 +333,9 @@ fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
+        Command::Controller(args) => controller(*args),
+        Command::Gateway(args) => gateway(*args),
     }
 }
 
@@ -359,6 +416,58 @@ async fn run_kubernetes(
 fn run(args: RunArgs) -> ! {
     let registry = prometheus::Registry::new();
     let (publisher, snapshots) = config_channel(ControllerMetrics::new(&registry));
+    start_controller(args.source, publisher);
+    serve_gateway(args.gateway, snapshots, registry, None, Duration::MAX)
+}
+
+/// `pingress controller`: the source and translation, publishing on the config socket.
+fn controller(args: ControllerArgs) -> ! {
+    let registry = prometheus::Registry::new();
+    let (publisher, snapshots) = config_channel(ControllerMetrics::new(&registry));
+    start_controller(args.source, publisher);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a single-threaded tokio runtime");
+    let served = runtime.block_on(pingress_channel::serve(&args.config_socket, snapshots));
+    if let Err(e) = served {
+        tracing::error!(socket = %args.config_socket.display(), "config channel: {e}");
+    }
+    std::process::exit(1)
+}
+
+/// `pingress gateway`: serves what the controller sends over the config socket.
+fn gateway(args: GatewayCmdArgs) -> ! {
+    let (tx, snapshots) = tokio::sync::watch::channel(Arc::new(Snapshot::default()));
+    let status = Arc::new(ChannelStatus::default());
+    let (socket, state_dir, follow_status) = (args.config_socket, args.state_dir, status.clone());
+    std::thread::Builder::new()
+        .name("pingress-channel".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a single-threaded tokio runtime");
+            runtime.block_on(pingress_channel::follow(
+                socket,
+                tx,
+                follow_status,
+                state_dir,
+            ));
+        })
+        .expect("spawn the config channel thread");
+    let registry = prometheus::Registry::new();
+    serve_gateway(
+        args.gateway,
+        snapshots,
+        registry,
+        Some(status),
+        args.stale_after,
+    )
+}
+
+/// Starts the controller (file or Kubernetes source) on its own thread.
+fn start_controller(args: SourceArgs, publisher: Publisher) {
     let options = Options {
         ingress_class: args.ingress_class,
         controller_name: args.controller_name,
@@ -400,7 +509,16 @@ fn run(args: RunArgs) -> ! {
             }
         })
         .expect("spawn the controller thread");
+}
 
+/// Builds the gateway from its flags and serves until the process ends.
+fn serve_gateway(
+    args: GatewayArgs,
+    snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    registry: prometheus::Registry,
+    channel: Option<Arc<ChannelStatus>>,
+    stale_after: Duration,
+) -> ! {
     let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -432,9 +550,11 @@ fn run(args: RunArgs) -> ! {
             shutdown_timeout: args.shutdown_timeout,
             upgrade: args.upgrade,
             upgrade_socket: args.upgrade_socket,
+            stale_after,
         },
         snapshots,
         registry,
+        channel,
     );
     let Err(e) = served;
     tracing::error!("cannot start the gateway: {e:#}");

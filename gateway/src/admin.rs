@@ -8,12 +8,20 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use std::time::Duration;
+
+use pingress_channel::ChannelStatus;
+
 use crate::generation::LiveConfig;
 use crate::metrics::Metrics;
 
 pub struct AdminApp {
     pub live: Arc<LiveConfig>,
     pub metrics: Arc<Metrics>,
+    /// The config channel, when a separate controller feeds this gateway.
+    pub channel: Option<Arc<ChannelStatus>>,
+    /// `/readyz` fails once the channel has been down this long.
+    pub stale_after: Duration,
 }
 
 impl AdminApp {
@@ -35,20 +43,34 @@ impl ServeHttp for AdminApp {
         let path = session.req_header().uri.path().to_string();
         let (status, content_type, body) = match path.as_str() {
             "/healthz" => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => match self.live.load().number {
-                0 => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    b"not ready: no configuration applied yet\n".to_vec(),
-                ),
-                n => (
-                    StatusCode::OK,
-                    "text/plain",
-                    format!("ready: configuration generation {n}\n").into_bytes(),
-                ),
-            },
+            "/readyz" => {
+                let stale = self
+                    .channel
+                    .as_ref()
+                    .map_or(Duration::ZERO, |c| c.stale_for());
+                match self.live.load().number {
+                    0 => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        b"not ready: no configuration applied yet\n".to_vec(),
+                    ),
+                    n if stale > self.stale_after => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        format!("not ready: configuration generation {n} is stale, the config channel has been down for {}s\n", stale.as_secs()).into_bytes(),
+                    ),
+                    n => (
+                        StatusCode::OK,
+                        "text/plain",
+                        format!("ready: configuration generation {n}\n").into_bytes(),
+                    ),
+                }
+            }
             "/metrics" => {
                 self.metrics.refresh_endpoints(&self.live.load());
+                if let Some(channel) = &self.channel {
+                    self.metrics.refresh_channel(channel);
+                }
                 (
                     StatusCode::OK,
                     "text/plain; version=0.0.4",

@@ -34,6 +34,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
+pub use pingress_channel::ChannelStatus;
 use pingress_model::Snapshot;
 use tokio::sync::watch;
 
@@ -68,6 +69,9 @@ pub struct GatewayOptions {
     /// The Unix socket through which a running gateway hands its listening sockets to its
     /// successor, on SIGQUIT.
     pub upgrade_socket: std::path::PathBuf,
+    /// When fed by a separate controller: `/readyz` fails once the config channel has been
+    /// down this long.
+    pub stale_after: Duration,
 }
 
 /// Builds the Pingora server and serves until the process is told to stop. Returns only when
@@ -75,10 +79,12 @@ pub struct GatewayOptions {
 ///
 /// The gateway's metrics are registered in `registry`, which `/metrics` serves whole (so the
 /// controller's metrics appear there too when it runs in the same process).
+/// `channel` is the config channel's status when a separate controller feeds the gateway.
 pub fn run(
     options: GatewayOptions,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     registry: prometheus::Registry,
+    channel: Option<Arc<ChannelStatus>>,
 ) -> anyhow::Result<std::convert::Infallible> {
     let conf = ServerConf {
         threads: options.threads,
@@ -126,6 +132,8 @@ pub fn run(
         AdminApp {
             live: live.clone(),
             metrics: metrics.clone(),
+            channel,
+            stale_after: options.stale_after,
         },
     );
     admin.add_tcp(&options.listen_admin.to_string());

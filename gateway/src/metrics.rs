@@ -65,6 +65,8 @@ pub struct Metrics {
     pub config_clusters: IntGauge,
     pub config_endpoints: IntGauge,
     pub config_certificates: IntGauge,
+    config_channel_connected: IntGauge,
+    config_stale: Gauge,
     /// Counters for requests that matched no route (404 from the gateway).
     unmatched: RouteCounters,
 }
@@ -197,6 +199,15 @@ impl Metrics {
                 "pingress_config_certificates",
                 "TLS certificates in the live configuration (the self-signed default not counted)",
             ),
+            config_channel_connected: gauge(
+                "pingress_config_channel_connected",
+                "1 while the gateway is connected to its controller (pingress gateway only)",
+            ),
+            config_stale: Gauge::new(
+                "pingress_config_stale_seconds",
+                "How long the config channel has been down: the live configuration may be this much out of date (pingress gateway only; 0 while connected)",
+            )
+            .expect("valid metric"),
             registry,
             requests,
             request_duration,
@@ -233,6 +244,8 @@ impl Metrics {
             Box::new(metrics.config_clusters.clone()),
             Box::new(metrics.config_endpoints.clone()),
             Box::new(metrics.config_certificates.clone()),
+            Box::new(metrics.config_channel_connected.clone()),
+            Box::new(metrics.config_stale.clone()),
         ];
         for collector in collectors {
             metrics
@@ -322,6 +335,13 @@ impl Metrics {
                     .set(count as i64);
             }
         }
+    }
+
+    /// Sets the config channel gauges.
+    pub fn refresh_channel(&self, channel: &pingress_channel::ChannelStatus) {
+        self.config_channel_connected
+            .set(i64::from(channel.connected()));
+        self.config_stale.set(channel.stale_for().as_secs_f64());
     }
 
     /// The Prometheus text exposition of every metric in the registry.
