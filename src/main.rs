@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pingress_controller::leader::{run_election, LeaderConfig, Leadership};
+use pingress_controller::leader::{run_election, run_presence, LeaderConfig, Leadership};
 use pingress_controller::report::{self, ClusterReporter};
 use pingress_controller::{
     config_channel, kube_source, run_kube_source, run_manifest_source, ControllerMetrics,
@@ -111,11 +111,12 @@ struct SourceArgs {
     watch_namespaces: Vec<String>,
 
     /// The address (IP or hostname) written to status.loadBalancer.ingress of served
-    /// Ingresses (repeatable) [default: the addresses of this node, NODE_NAME].
+    /// Ingresses (repeatable) [default: the addresses of every node running Pingress, each
+    /// announced in a Lease by its own process].
     #[arg(long = "publish-address", value_name = "ADDR", requires = "kubernetes")]
     publish_addresses: Vec<String>,
 
-    /// This node's name, to read its addresses from the Node object.
+    /// This node's name: its addresses (from the Node object) are announced for Ingress status.
     #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     node_name: Option<String>,
 
@@ -370,17 +371,6 @@ async fn run_kubernetes(
     debounce: Duration,
 ) -> Result<(), String> {
     let client = kube_source::client(k.kubeconfig.as_deref()).await?;
-    let addresses = match (&k.publish_addresses[..], &k.node_name) {
-        ([], Some(node)) => report::node_addresses(&client, node).await.unwrap_or_else(|e| {
-            tracing::warn!(%node, "cannot read the node's addresses, Ingress status stays empty: {e}");
-            Vec::new()
-        }),
-        ([], None) => {
-            tracing::warn!("neither --publish-address nor NODE_NAME: Ingress status stays empty");
-            Vec::new()
-        }
-        (given, _) => given.to_vec(),
-    };
     let leadership = Leadership::default();
     let election = LeaderConfig {
         namespace: k.lease_namespace,
@@ -391,12 +381,36 @@ async fn run_kubernetes(
     };
     tokio::spawn(run_election(
         client.clone(),
-        election,
+        election.clone(),
         leadership.clone(),
         publisher.metrics().leader.clone(),
     ));
     let wake = leadership.gained.clone();
-    let mut reporter = ClusterReporter::new(client.clone(), leadership, &addresses, &k.identity);
+    // Status addresses: fixed by --publish-address, else those of every node running Pingress.
+    let (known, addresses) = tokio::sync::watch::channel(k.publish_addresses.clone());
+    match (k.publish_addresses.is_empty(), &k.node_name) {
+        (false, _) => {}
+        (true, Some(node)) => {
+            let own = report::node_addresses(&client, node)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(%node, "cannot read the node's addresses: {e}");
+                    Vec::new()
+                });
+            tokio::spawn(run_presence(
+                client.clone(),
+                election.clone(),
+                node.clone(),
+                own,
+                known,
+                wake.clone(),
+            ));
+        }
+        (true, None) => {
+            tracing::warn!("neither --publish-address nor NODE_NAME: Ingress status stays empty")
+        }
+    }
+    let mut reporter = ClusterReporter::new(client.clone(), leadership, addresses, &k.identity);
     let config = KubeSourceConfig {
         namespaces: k.namespaces,
         debounce,

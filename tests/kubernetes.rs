@@ -282,3 +282,60 @@ mod rbac {
         })
     }
 }
+
+#[test]
+fn status_lists_every_node_running_pingress() {
+    let blue = Backend::start("blue", "127.0.0.2", Behaviour::Echo).unwrap();
+    let api = FakeApiServer::start();
+    seed(&api, &blue);
+    for (node, ip) in [("node-a", "198.51.100.1"), ("node-b", "198.51.100.2")] {
+        api.create(
+            &collection("v1", "nodes", None),
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
+                   "status": {"addresses": [{"type": "InternalIP", "address": ip},
+                                            {"type": "Hostname", "address": node}]}}),
+        );
+    }
+    api.create(
+        &collection(NET, "ingresses", Some("default")),
+        ingress("web", "web.test", "web"),
+    );
+    let args = |pod: &'static str, node: &'static str| {
+        [
+            "--pod-name",
+            pod,
+            "--node-name",
+            node,
+            "--leader-election-namespace",
+            "pingress",
+            "--leader-lease-duration",
+            "2s",
+        ]
+    };
+    let a = GatewayProcess::start_kubernetes(BIN, &api.url(), &args("pod-a", "node-a"));
+    let b = GatewayProcess::start_kubernetes(BIN, &api.url(), &args("pod-b", "node-b"));
+    assert!(
+        wait_until(Duration::from_secs(15), || status_ips(&api, "web")
+            == ["198.51.100.1", "198.51.100.2"]),
+        "status: {:?}; logs:\n{}\n{}",
+        status_ips(&api, "web"),
+        a.log_text(),
+        b.log_text()
+    );
+    drop(a);
+    assert!(
+        wait_until(Duration::from_secs(15), || status_ips(&api, "web")
+            == ["198.51.100.2"]),
+        "the stopped node stays in the status: {:?}",
+        status_ips(&api, "web")
+    );
+    let denied: Vec<Value> = api
+        .requests()
+        .into_iter()
+        .filter(|r| !rbac::allows(r))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "calls the deploy/ RBAC does not allow: {denied:#?}"
+    );
+}

@@ -133,3 +133,101 @@ fn won<T>(result: Result<T, kube::Error>) -> Result<bool, kube::Error> {
         Err(e) => Err(e),
     }
 }
+
+/// Presence: every Pingress process keeps a Lease `pingress-node-<node>` (labelled
+/// `pingress.io/role: node`) carrying its node's addresses, renewed like the leader Lease. The
+/// addresses of all live ones are what served Ingresses show in their status: every node that
+/// runs Pingress serves every Ingress.
+pub async fn run_presence(
+    client: Client,
+    config: LeaderConfig,
+    node: String,
+    addresses: Vec<String>,
+    known: tokio::sync::watch::Sender<Vec<String>>,
+    changed: Arc<tokio::sync::Notify>,
+) {
+    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    let name = format!("pingress-node-{node}");
+    loop {
+        if let Err(e) = announce(&api, &name, &node, &addresses, &config).await {
+            tracing::warn!(lease = %name, "presence: {e}");
+        }
+        match live_addresses(&api).await {
+            Ok(all) if *known.borrow() != all => {
+                tracing::info!(addresses = ?all, "nodes serving Ingresses changed");
+                known.send_replace(all);
+                changed.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("presence: cannot list node Leases: {e}"),
+        }
+        tokio::time::sleep(config.renew).await;
+    }
+}
+
+const ADDRESSES: &str = "pingress.io/addresses";
+const ROLE: &str = "pingress.io/role";
+
+async fn announce(
+    api: &Api<Lease>,
+    name: &str,
+    node: &str,
+    addresses: &[String],
+    config: &LeaderConfig,
+) -> Result<(), kube::Error> {
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some([(ROLE.to_string(), "node".to_string())].into()),
+            annotations: Some([(ADDRESSES.to_string(), addresses.join(","))].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(node.to_string()),
+            lease_duration_seconds: Some(
+                i32::try_from(config.lease_duration.as_secs()).unwrap_or(i32::MAX),
+            ),
+            renew_time: Some(MicroTime(Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    };
+    match api.get_opt(name).await? {
+        None => api.create(&PostParams::default(), &lease).await.map(|_| ()),
+        Some(current) => {
+            let mut lease = lease;
+            lease.metadata.resource_version = current.metadata.resource_version;
+            won(api.replace(name, &PostParams::default(), &lease).await).map(|_| ())
+        }
+    }
+}
+
+/// The addresses announced by node Leases renewed within their duration, sorted.
+async fn live_addresses(api: &Api<Lease>) -> Result<Vec<String>, kube::Error> {
+    let now = Timestamp::now();
+    let leases = api
+        .list(&kube::api::ListParams::default().labels(&format!("{ROLE}=node")))
+        .await?;
+    let mut all: Vec<String> = leases
+        .items
+        .iter()
+        .filter(|l| {
+            let spec = l.spec.as_ref();
+            let renewed = spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0);
+            let duration = spec.and_then(|s| s.lease_duration_seconds).unwrap_or(0);
+            renewed.is_some_and(|t| {
+                t.checked_add(jiff_seconds(duration))
+                    .is_ok_and(|deadline| deadline >= now)
+            })
+        })
+        .filter_map(|l| l.metadata.annotations.as_ref()?.get(ADDRESSES).cloned())
+        .flat_map(|a| {
+            a.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    Ok(all)
+}

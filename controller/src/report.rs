@@ -20,18 +20,20 @@ use crate::leader::Leadership;
 pub struct ClusterReporter {
     client: Client,
     leadership: Leadership,
-    addresses: Vec<IngressLoadBalancerIngress>,
+    /// The addresses of every node serving Ingresses.
+    addresses: tokio::sync::watch::Receiver<Vec<String>>,
     recorder: Recorder,
     /// Diagnostics already published as Events (`Ingress ns/name: field: message`).
     published: HashSet<String>,
 }
 
 impl ClusterReporter {
-    /// `addresses` are what Ingress status shows: `--publish-address` values, else the node's.
+    /// `addresses` are what Ingress status shows: `--publish-address` values, or the addresses
+    /// of all nodes running Pingress (kept current by [`crate::leader::run_presence`]).
     pub fn new(
         client: Client,
         leadership: Leadership,
-        addresses: &[String],
+        addresses: tokio::sync::watch::Receiver<Vec<String>>,
         instance: &str,
     ) -> Self {
         let reporter = Reporter {
@@ -42,7 +44,7 @@ impl ClusterReporter {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             leadership,
-            addresses: addresses.iter().map(|a| load_balancer_ingress(a)).collect(),
+            addresses,
             published: HashSet::new(),
         }
     }
@@ -57,10 +59,16 @@ impl ClusterReporter {
     }
 
     fn write_status(&self, objects: &Objects, translation: &Translation) {
-        if self.addresses.is_empty() {
+        let addresses: Vec<IngressLoadBalancerIngress> = self
+            .addresses
+            .borrow()
+            .iter()
+            .map(|a| load_balancer_ingress(a))
+            .collect();
+        if addresses.is_empty() {
             return;
         }
-        let desired = serde_json::json!({"status": {"loadBalancer": {"ingress": self.addresses}}});
+        let desired = serde_json::json!({"status": {"loadBalancer": {"ingress": addresses}}});
         for ingress in &objects.ingresses {
             let id = pingress_translate::object_ref(&ingress.metadata);
             if translation.ingresses.binary_search(&id).is_err() {
@@ -72,7 +80,7 @@ impl ClusterReporter {
                 .and_then(|s| s.load_balancer.as_ref())
                 .and_then(|lb| lb.ingress.clone())
                 .unwrap_or_default();
-            if current == self.addresses {
+            if current == addresses {
                 continue; // only write what changes
             }
             let api: Api<Ingress> = Api::namespaced(self.client.clone(), &id.namespace);
