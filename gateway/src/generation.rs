@@ -191,19 +191,8 @@ impl LiveConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::tests::defaults;
     use crate::upstream::RequestKey;
-    use std::time::Duration;
-
-    fn defaults() -> UpstreamDefaults {
-        UpstreamDefaults {
-            health_interval: Duration::from_secs(5),
-            health_timeout: Duration::from_secs(1),
-            healthy_threshold: 1,
-            unhealthy_threshold: 3,
-            eject_after: 3,
-            eject_for: Duration::from_secs(30),
-        }
-    }
     use pingress_model::{
         Backend, Cluster, Endpoint, HostMatch, ObjectRef, PathMatch, Route, VirtualHost,
     };

@@ -462,10 +462,11 @@ impl<'a> RequestKey<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn defaults() -> UpstreamDefaults {
+    /// Defaults for tests: three failures eject for 30 s.
+    pub(crate) fn defaults() -> UpstreamDefaults {
         UpstreamDefaults {
             health_interval: Duration::from_secs(5),
             health_timeout: Duration::from_secs(1),

@@ -5,10 +5,13 @@
 //! Diagnostics are rendered `severity field: message`, or `severity object field: message`
 //! where several Ingresses take part.
 
+mod common;
+
 use std::time::Duration;
 
+use common::objects;
 use pingress_model::{Balance, ClusterId, ClusterPolicy, HashKey, HealthCheck, RoutePolicy};
-use pingress_translate::{translate, Objects, Options, Translation};
+use pingress_translate::{translate, Options, Translation};
 
 /// Our IngressClass `pingress`, marked default; Service `default/web` (port 80) with one ready
 /// endpoint, and Service `default/api` (port 80) without endpoints.
@@ -35,30 +38,6 @@ metadata: {name: api}
 spec:
   ports: [{name: http, port: 80}]
 "#;
-
-/// Parses a multi-document YAML manifest into [`Objects`], by `kind`.
-fn objects(yaml: &str) -> Objects {
-    let mut objects = Objects::default();
-    for doc in yaml.split("\n---\n") {
-        let value: serde_yaml::Value = serde_yaml::from_str(doc).expect("valid YAML");
-        match value["kind"].as_str().expect("kind") {
-            "Ingress" => objects
-                .ingresses
-                .push(serde_yaml::from_value(value).expect(doc)),
-            "IngressClass" => objects
-                .ingress_classes
-                .push(serde_yaml::from_value(value).expect(doc)),
-            "Service" => objects
-                .services
-                .push(serde_yaml::from_value(value).expect(doc)),
-            "EndpointSlice" => objects
-                .endpoint_slices
-                .push(serde_yaml::from_value(value).expect(doc)),
-            other => panic!("unexpected kind {other}"),
-        }
-    }
-    objects
-}
 
 /// An Ingress `default/NAME` created at `created`, with `annotations`, routing the prefix `path`
 /// of any host to `service:80`.

@@ -4,6 +4,9 @@
 //! route, default backend, cluster and diagnostic (see [`render`]) so that each test reads as
 //! input and expected output side by side.
 
+mod common;
+
+use common::objects;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use pingress_model::{
     Backend, Cluster, ClusterId, ClusterPolicy, Endpoint, HostMatch, ObjectRef, PathMatch, Route,
@@ -34,31 +37,6 @@ addressType: IPv4
 ports: [{name: http, port: 8080}]
 endpoints: [{addresses: [10.0.0.1]}]
 "#;
-
-/// Parses a multi-document YAML manifest into [`Objects`], by `kind`.
-fn objects(yaml: &str) -> Objects {
-    let mut objects = Objects::default();
-    for doc in yaml.split("\n---\n") {
-        let value: serde_yaml::Value = serde_yaml::from_str(doc).expect("valid YAML");
-        let kind = value["kind"].as_str().expect("kind").to_string();
-        match kind.as_str() {
-            "Ingress" => objects
-                .ingresses
-                .push(serde_yaml::from_value(value).expect(doc)),
-            "IngressClass" => objects
-                .ingress_classes
-                .push(serde_yaml::from_value(value).expect(doc)),
-            "Service" => objects
-                .services
-                .push(serde_yaml::from_value(value).expect(doc)),
-            "EndpointSlice" => objects
-                .endpoint_slices
-                .push(serde_yaml::from_value(value).expect(doc)),
-            other => panic!("unexpected kind {other}"),
-        }
-    }
-    objects
-}
 
 /// One line per route (`host path -> cluster (ingress)`), then the default backend, the clusters
 /// and the diagnostics, all in the translation's own order.
