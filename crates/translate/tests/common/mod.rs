@@ -1,6 +1,7 @@
 //! Fixture parsing shared by the table tests.
 
 use pingress_translate::Objects;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// Parses multi-document YAML into [`Objects`], by `kind` (`apiVersion` may be left out).
@@ -11,26 +12,18 @@ pub fn objects(yaml: &str) -> Objects {
         if value.is_null() {
             continue;
         }
-        let kind = value["kind"].as_str().expect("kind").to_string();
-        let parsed = |what: &str| format!("a valid {what}: {value:?}");
-        match kind.as_str() {
-            "Ingress" => objects
-                .ingresses
-                .push(serde_yaml::from_value(value.clone()).expect(&parsed("Ingress"))),
-            "IngressClass" => objects
-                .ingress_classes
-                .push(serde_yaml::from_value(value.clone()).expect(&parsed("IngressClass"))),
-            "Service" => objects
-                .services
-                .push(serde_yaml::from_value(value.clone()).expect(&parsed("Service"))),
-            "EndpointSlice" => objects
-                .endpoint_slices
-                .push(serde_yaml::from_value(value.clone()).expect(&parsed("EndpointSlice"))),
-            "Secret" => objects
-                .secrets
-                .push(serde_yaml::from_value(value.clone()).expect(&parsed("Secret"))),
+        match value["kind"].as_str().expect("kind") {
+            "Ingress" => objects.ingresses.push(typed(value)),
+            "IngressClass" => objects.ingress_classes.push(typed(value)),
+            "Service" => objects.services.push(typed(value)),
+            "EndpointSlice" => objects.endpoint_slices.push(typed(value)),
+            "Secret" => objects.secrets.push(typed(value)),
             other => panic!("unexpected kind {other}"),
         }
     }
     objects
+}
+
+fn typed<T: DeserializeOwned>(value: serde_yaml::Value) -> T {
+    serde_yaml::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value:?}"))
 }
