@@ -1,7 +1,7 @@
 //! The access log: one line per request on stdout, as JSON (default) or text.
 //!
 //! The request path formats its line and hands it to a writer thread over a bounded channel;
-//! it never waits for stdout. When the writer falls behind and the channel is full, the line is
+//! it never waits for stdout, and never wakes the writer (which drains the queue every 20 ms). When the writer falls behind and the channel is full, the line is
 //! dropped and `pingress_access_log_dropped_total` counts it.
 
 use std::io::Write;
@@ -128,16 +128,34 @@ impl AccessLog {
     }
 }
 
-/// Writes queued lines to stdout, flushing whenever the queue is momentarily empty.
+/// How often the writer wakes to drain the queue. Waking on a timer rather than per line keeps
+/// the request path free of wake-up system calls; at the queue's size this drains over 800,000
+/// lines a second.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Writes queued lines to stdout in batches until every sender is gone.
 fn write_lines(lines: Receiver<String>) {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    while let Ok(line) = lines.recv() {
-        let _ = out.write_all(line.as_bytes());
-        while let Ok(line) = lines.try_recv() {
-            let _ = out.write_all(line.as_bytes());
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    loop {
+        std::thread::sleep(DRAIN_EVERY);
+        let mut wrote = false;
+        loop {
+            match lines.try_recv() {
+                Ok(line) => {
+                    let _ = out.write_all(line.as_bytes());
+                    wrote = true;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
         }
-        let _ = out.flush();
+        if wrote {
+            let _ = out.flush();
+        }
     }
 }
 
