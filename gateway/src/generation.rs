@@ -97,6 +97,7 @@ impl Generation {
             .flat_map(|u| u.states())
             .map(|(addr, state)| (*addr, state.clone()))
             .collect();
+        let views = checks.views(snapshot.clusters.values());
         let mut upstreams: HashMap<ClusterId, Arc<Upstream>> = snapshot
             .clusters
             .iter()
@@ -110,8 +111,9 @@ impl Generation {
                         id.clone(),
                         &cluster.endpoints,
                         &cluster.policy,
-                        checks,
+                        views.get(&cluster.policy.health_check).cloned(),
                         &states,
+                        *checks.defaults(),
                     )),
                 };
                 (id.clone(), upstream)
@@ -127,8 +129,9 @@ impl Generation {
                         backend.cluster.clone(),
                         &[],
                         &Default::default(),
-                        checks,
+                        None,
                         &states,
+                        *checks.defaults(),
                     ))
                 })
                 .clone();

@@ -30,7 +30,7 @@ use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::selection::{Consistent, RoundRobin};
 use pingora::lb::{Backend, Backends, HealthCheckService, HealthRegistry, LoadBalancer};
 use pingora::services::background::BackgroundService;
-use pingress_model::{Balance, ClusterId, ClusterPolicy, Endpoint, HashKey, HealthCheck};
+use pingress_model::{Balance, Cluster, ClusterId, ClusterPolicy, Endpoint, HashKey, HealthCheck};
 
 /// Gateway-wide defaults for what annotations leave unset, and the passive ejection policy.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +115,34 @@ impl HealthChecks {
         &self.defaults
     }
 
+    /// One view per distinct health-check setting over the endpoints of all `clusters` using
+    /// it, registered in that setting's shared registry: the registry reconciles once per
+    /// setting and configuration, however many clusters there are (one view per cluster made
+    /// applying a configuration quadratic in its endpoints).
+    pub fn views<'a>(
+        &self,
+        clusters: impl Iterator<Item = &'a Cluster>,
+    ) -> HashMap<HealthCheck, Arc<Backends>> {
+        let mut members: HashMap<&HealthCheck, BTreeSet<Backend>> = HashMap::new();
+        for cluster in clusters {
+            members
+                .entry(&cluster.policy.health_check)
+                .or_default()
+                .extend(cluster.endpoints.iter().map(|e| backend(e.addr)));
+        }
+        members
+            .into_iter()
+            .map(|(check, backends)| {
+                let view =
+                    Backends::new_with_health_registry(Static::new(backends), self.registry(check));
+                if let Some(Err(e)) = view.update(|_| ()).now_or_never() {
+                    tracing::error!("cannot register endpoints for health checks: {e}");
+                }
+                (check.clone(), Arc::new(view))
+            })
+            .collect()
+    }
+
     /// The registry for `check`, created (and its probing started, when a runtime is
     /// available) on first use.
     fn registry(&self, check: &HealthCheck) -> Arc<HealthRegistry> {
@@ -196,6 +224,9 @@ pub struct Upstream {
     policy: ClusterPolicy,
     /// `None` when the cluster has no ready endpoint (the gateway answers `503`).
     selector: Option<Selector>,
+    /// The health of the endpoints, shared with every cluster checked the same way; `None`
+    /// means every endpoint counts as healthy.
+    health: Option<Arc<Backends>>,
     states: HashMap<SocketAddr, Arc<EndpointState>>,
     /// Retry budget in thousandths of a retry (see [`Upstream::allow_retry`]).
     retry_budget: AtomicI64,
@@ -216,20 +247,15 @@ impl Upstream {
         id: ClusterId,
         endpoints: &[Endpoint],
         policy: &ClusterPolicy,
-        checks: &HealthChecks,
+        health: Option<Arc<Backends>>,
         states: &HashMap<SocketAddr, Arc<EndpointState>>,
+        defaults: UpstreamDefaults,
     ) -> Self {
         let selector = (!endpoints.is_empty()).then(|| {
-            let registry = checks.registry(&policy.health_check);
-            let backends: BTreeSet<Backend> = endpoints
-                .iter()
-                .map(|e| Backend {
-                    addr: e.addr.into(),
-                    weight: 1,
-                    ext: Default::default(),
-                })
-                .collect();
-            let view = Backends::new_with_health_registry(Static::new(backends), registry);
+            let backends: BTreeSet<Backend> = endpoints.iter().map(|e| backend(e.addr)).collect();
+            // A private view without a health check: its selector treats every endpoint as
+            // healthy, and `health` (shared) answers for real.
+            let view = Backends::new(Static::new(backends));
             match policy.balance {
                 Balance::Hash(_) => Selector::Hash(publish(LoadBalancer::from_backends(view))),
                 _ => Selector::RoundRobin(publish(LoadBalancer::from_backends(view))),
@@ -246,8 +272,14 @@ impl Upstream {
                 .collect(),
             retry_budget: AtomicI64::new(BUDGET_START),
             counter: AtomicUsize::new(0),
-            defaults: *checks.defaults(),
+            defaults,
+            health,
         }
+    }
+
+    /// Whether `backend` passes its active health checks.
+    fn healthy(&self, backend: &Backend) -> bool {
+        self.health.as_ref().is_none_or(|h| h.ready(backend))
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -290,11 +322,11 @@ impl Upstream {
         usable: impl Fn(&EndpointState) -> bool,
         need_health: bool,
     ) -> Option<SocketAddr> {
-        let accept = |backend: &Backend, healthy: bool| {
+        let accept = |backend: &Backend, _: bool| {
             let Some(addr) = backend.addr.as_inet() else {
                 return false;
             };
-            (healthy || !need_health)
+            (!need_health || self.healthy(backend))
                 && !tried.contains(addr)
                 && self.states.get(addr).is_some_and(|s| usable(s))
         };
@@ -317,7 +349,7 @@ impl Upstream {
                 backends
                     .iter()
                     .enumerate()
-                    .filter(|(_, b)| accept(b, lb.backends().ready(b)))
+                    .filter(|(_, b)| accept(b, true))
                     .min_by_key(|(i, b)| {
                         let in_flight = b
                             .addr
@@ -354,7 +386,7 @@ impl Upstream {
                 .is_some_and(|s| s.ejected(now));
             let index = if ejected {
                 2
-            } else if backends.ready(backend) {
+            } else if self.healthy(backend) {
                 0
             } else {
                 1
@@ -404,6 +436,14 @@ impl Upstream {
             self.retry_budget.fetch_add(1_000, Ordering::Relaxed);
             false
         }
+    }
+}
+
+fn backend(addr: SocketAddr) -> Backend {
+    Backend {
+        addr: addr.into(),
+        weight: 1,
+        ext: Default::default(),
     }
 }
 
@@ -491,13 +531,13 @@ pub(crate) mod tests {
             balance,
             ..ClusterPolicy::default()
         };
-        let checks = HealthChecks::new(defaults());
         Upstream::new(
             ClusterId("c".into()),
             &endpoints(addrs),
             &policy,
-            &checks,
+            None,
             &HashMap::new(),
+            defaults(),
         )
     }
 
