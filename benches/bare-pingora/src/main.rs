@@ -1,0 +1,112 @@
+//! `bare-pingora`: the reference the load harness (`benches/run`) compares Pingress with.
+//!
+//! One `ProxyHttp` that sends every request to one peer, built the way `gateway/src/lib.rs`
+//! builds its Server (`Server::new_with_opt_and_conf(None, ServerConf { threads, .. })`) and
+//! with the same upstream peer options as Pingress's defaults. No routing, no header rewriting,
+//! no metrics: the difference between this and Pingress is the cost of what Pingress adds.
+//!
+//! ```text
+//! bare-pingora --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000 [--threads N]
+//! ```
+
+use std::net::SocketAddr;
+use std::process::exit;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::Result;
+
+/// Sends everything to `upstream`.
+struct BareProxy {
+    upstream: SocketAddr,
+}
+
+#[async_trait]
+impl ProxyHttp for BareProxy {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        let mut peer = HttpPeer::new(self.upstream, false, String::new());
+        // Pingress's defaults (`pingress run --help`): the same pooling behaviour on both sides.
+        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        peer.options.read_timeout = Some(Duration::from_secs(60));
+        peer.options.write_timeout = Some(Duration::from_secs(60));
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Ok(Box::new(peer))
+    }
+}
+
+struct Args {
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    threads: usize,
+}
+
+const USAGE: &str = "usage: bare-pingora --listen ADDR --upstream ADDR [--threads N]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut listen = None;
+    let mut upstream = None;
+    let mut threads = 1;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => listen = Some(value()?.parse().map_err(|e| format!("--listen: {e}"))?),
+            "--upstream" => {
+                upstream = Some(value()?.parse().map_err(|e| format!("--upstream: {e}"))?)
+            }
+            "--threads" => {
+                threads = value()?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or("--threads: expected a positive number")?
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Args {
+        listen: listen.ok_or("--listen is required")?,
+        upstream: upstream.ok_or("--upstream is required")?,
+        threads,
+    })
+}
+
+fn main() {
+    let args = parse_args().unwrap_or_else(|e| {
+        eprintln!("bare-pingora: {e}\n{USAGE}");
+        exit(2)
+    });
+    let conf = ServerConf {
+        threads: args.threads,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        BareProxy {
+            upstream: args.upstream,
+        },
+        "bare pingora proxy",
+    );
+    proxy.add_tcp(&args.listen.to_string());
+    proxy.threads = Some(args.threads);
+    server.add_service(proxy);
+    eprintln!(
+        "bare-pingora listening on {} -> {} ({} threads)",
+        args.listen, args.upstream, args.threads
+    );
+    server.run_forever()
+}

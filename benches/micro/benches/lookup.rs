@@ -1,0 +1,44 @@
+//! Route lookup (`RouteTable::find`) at 10, 1,000 and 100,000 rules, for exact hosts,
+//! wildcard hosts and prefix-heavy paths. Each iteration is one lookup of the next of 4,096
+//! pseudo-random requests spread over the table, so large tables pay their cache misses.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use pingress_micro::{lookup_table, settings, Shape, KEYS};
+use pingress_routing::RouteTable;
+
+fn lookup(c: &mut Criterion) {
+    let sizes: &[usize] = if settings::bench_mode() {
+        &[10, 1_000, 100_000]
+    } else {
+        &[10, 1_000]
+    };
+    let mut group = c.benchmark_group("lookup");
+    group
+        .warm_up_time(settings::warm_up_time())
+        .measurement_time(settings::measurement_time())
+        .sample_size(50)
+        .throughput(Throughput::Elements(1));
+    for shape in Shape::ALL {
+        for &rules in sizes {
+            let (snapshot, keys) = lookup_table(shape, rules);
+            let table = RouteTable::build(&snapshot, |backend| backend.cluster.clone());
+            group.bench_with_input(BenchmarkId::new(shape.name(), rules), &keys, |b, keys| {
+                let mut i = 0usize;
+                b.iter(|| {
+                    let (host, path) = &keys[i & (KEYS - 1)];
+                    i = i.wrapping_add(1);
+                    black_box(table.find(black_box(host), black_box(path)).is_some())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    lookup(&mut criterion);
+    criterion.final_summary();
+}
