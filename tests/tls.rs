@@ -45,7 +45,16 @@ fn curl(gw: &GatewayProcess, args: &[&str]) -> (u16, String, String) {
     // A transport error is retried twice: these tests check statuses and headers (handshake
     // reliability is checked without retries by the rotation test), and a starved machine
     // occasionally drops a handshake.
-    command.args(["-sS", "-k", "-i", "--max-time", "10", "--retry", "2", "--retry-all-errors"]);
+    command.args([
+        "-sS",
+        "-k",
+        "-i",
+        "--max-time",
+        "10",
+        "--retry",
+        "2",
+        "--retry-all-errors",
+    ]);
     for host in [
         "a.test",
         "b.test",
