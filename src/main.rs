@@ -199,6 +199,11 @@ struct GatewayArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     proxy_send_timeout: Duration,
 
+    /// How many idle keep-alive connections to upstream endpoints are kept. Below the number
+    /// of concurrent requests, connections are closed and reopened all the time.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    upstream_keepalive_pool_size: usize,
+
     /// How long an idle keep-alive connection to an upstream endpoint stays in the pool.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     upstream_keepalive_timeout: Duration,
@@ -565,6 +570,7 @@ fn serve_gateway(
             upgrade: args.upgrade,
             upgrade_socket: args.upgrade_socket,
             stale_after,
+            upstream_pool_size: args.upstream_keepalive_pool_size,
         },
         snapshots,
         registry,

@@ -472,6 +472,7 @@ fn command_line_errors_exit_with_status_2_and_help_documents_every_flag() {
         "--proxy-read-timeout",
         "--proxy-send-timeout",
         "--upstream-keepalive-timeout",
+        "--upstream-keepalive-pool-size",
         "--reload-debounce",
         "--log-format",
         "--access-log",
