@@ -9,8 +9,14 @@ scripts/install-deps
 cargo build --release -p pingress -p pingress-testkit --bins
 
 pids=()
-# SIGINT: Pingora stops at once (SIGTERM would drain gracefully first).
-cleanup() { for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done; }
+# SIGINT: Pingora stops at once (SIGTERM would drain gracefully first). A shell started in the
+# background ignores SIGINT, and so do its children: whatever is still running a moment later
+# gets SIGTERM.
+cleanup() {
+  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+}
 trap cleanup EXIT INT TERM
 target/release/pingress-demo-backend blue 127.0.0.1:9001 & pids+=($!)
 target/release/pingress-demo-backend green 127.0.0.1:9002 & pids+=($!)
