@@ -267,8 +267,13 @@ fn upstream_failures_answer_502_503_504() {
     );
 }
 
-#[test]
-fn manifest_edits_apply_and_broken_manifests_keep_the_last_good_routes() {
+/// Ingress `web.test` routed to `service`.
+fn route_to(service: &str) -> String {
+    yaml::ingress("web", &[("web.test", &[("/", "Prefix", service)])])
+}
+
+/// Backends and Services `blue` and `green`, with `web.test` routed to blue.
+fn blue_green() -> (Backend, Backend, GatewayProcess) {
     let blue = echo("blue", "127.0.0.2");
     let green = echo("green", "127.0.0.3");
     let services = [
@@ -276,12 +281,16 @@ fn manifest_edits_apply_and_broken_manifests_keep_the_last_good_routes() {
         yaml::service("green", &[green.addr()]),
     ]
     .concat();
-    let route_to =
-        |service: &str| yaml::ingress("web", &[("web.test", &[("/", "Prefix", service)])]);
     let gw = start(&[
         ("services.yaml", &services),
         ("web.yaml", &route_to("blue")),
     ]);
+    (blue, green, gw)
+}
+
+#[test]
+fn manifest_edits_apply_and_broken_manifests_keep_the_last_good_routes() {
+    let (_blue, _green, gw) = blue_green();
     assert_eq!(gw.get("web.test", "/").backend(), Some("blue"));
     let generation = gw.metric("pingress_config_generation").unwrap();
 
@@ -339,19 +348,7 @@ fn manifest_edits_apply_and_broken_manifests_keep_the_last_good_routes() {
 
 #[test]
 fn no_request_fails_while_the_configuration_is_swapped() {
-    let blue = echo("blue", "127.0.0.2");
-    let green = echo("green", "127.0.0.3");
-    let services = [
-        yaml::service("blue", &[blue.addr()]),
-        yaml::service("green", &[green.addr()]),
-    ]
-    .concat();
-    let route_to =
-        |service: &str| yaml::ingress("web", &[("web.test", &[("/", "Prefix", service)])]);
-    let gw = start(&[
-        ("services.yaml", &services),
-        ("web.yaml", &route_to("blue")),
-    ]);
+    let (blue, green, gw) = blue_green();
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
