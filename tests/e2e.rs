@@ -87,15 +87,20 @@ fn routes_by_host_and_path_with_kubernetes_semantics() {
     }
 }
 
-#[test]
-fn forwarded_headers_replace_client_values() {
+/// Backend and Service `blue` behind a rule for every host and path.
+fn catch_all() -> (Backend, GatewayProcess) {
     let blue = echo("blue", "127.0.0.2");
     let manifests = [
         yaml::service("blue", &[blue.addr()]),
         yaml::ingress("web", &[("", &[("/", "Prefix", "blue")])]),
     ]
     .concat();
-    let gw = start(&[("web.yaml", &manifests)]);
+    (blue, start(&[("web.yaml", &manifests)]))
+}
+
+#[test]
+fn forwarded_headers_replace_client_values() {
+    let (_blue, gw) = catch_all();
     let mut conn = Connection::open(gw.http).unwrap();
     let response = conn
         .request(
@@ -405,13 +410,7 @@ fn no_request_fails_while_the_configuration_is_swapped() {
 
 #[test]
 fn admin_endpoints_report_health_readiness_and_metrics() {
-    let blue = echo("blue", "127.0.0.2");
-    let manifests = [
-        yaml::service("blue", &[blue.addr()]),
-        yaml::ingress("web", &[("", &[("/", "Prefix", "blue")])]),
-    ]
-    .concat();
-    let gw = start(&[("web.yaml", &manifests)]);
+    let (_blue, gw) = catch_all();
     gw.get("x", "/");
     gw.get("x", "/");
     let health = pingress_testkit::get(gw.admin, "admin", "/healthz").unwrap();

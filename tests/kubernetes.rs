@@ -30,7 +30,8 @@ fn ingress(name: &str, host: &str, service: &str) -> Value {
     })
 }
 
-/// IngressClass `pingress`, Service `web` (port 80 named http) and its EndpointSlice on `backend`.
+/// IngressClass `pingress`, Service `web` (port 80 named http), its EndpointSlice on
+/// `backend`, and Ingress `web` routing `web.test` to it.
 fn seed(api: &FakeApiServer, backend: &Backend) {
     api.create(
         &collection(NET, "ingressclasses", None),
@@ -45,6 +46,10 @@ fn seed(api: &FakeApiServer, backend: &Backend) {
     api.create(
         &collection("discovery.k8s.io/v1", "endpointslices", Some("default")),
         slice("web-1", "web", backend),
+    );
+    api.create(
+        &collection(NET, "ingresses", Some("default")),
+        ingress("web", "web.test", "web"),
     );
 }
 
@@ -76,10 +81,6 @@ fn traffic_follows_the_api_and_the_leader_writes_status_and_events() {
     let green = Backend::start("green", "127.0.0.3", Behaviour::Echo).unwrap();
     let api = FakeApiServer::start();
     seed(&api, &blue);
-    api.create(
-        &collection(NET, "ingresses", Some("default")),
-        ingress("web", "web.test", "web"),
-    );
     let gw =
         GatewayProcess::start_kubernetes(BIN, &api.url(), &controller_args("pod-a", "192.0.2.10"));
     assert_eq!(gw.get("web.test", "/").backend(), Some("blue"));
@@ -170,10 +171,6 @@ fn one_leader_writes_status_and_another_takes_over_when_it_stops() {
     let blue = Backend::start("blue", "127.0.0.2", Behaviour::Echo).unwrap();
     let api = FakeApiServer::start();
     seed(&api, &blue);
-    api.create(
-        &collection(NET, "ingresses", Some("default")),
-        ingress("web", "web.test", "web"),
-    );
     let a =
         GatewayProcess::start_kubernetes(BIN, &api.url(), &controller_args("pod-a", "192.0.2.1"));
     assert!(wait_until(Duration::from_secs(10), || status_ips(
@@ -296,10 +293,6 @@ fn status_lists_every_node_running_pingress() {
                                             {"type": "Hostname", "address": node}]}}),
         );
     }
-    api.create(
-        &collection(NET, "ingresses", Some("default")),
-        ingress("web", "web.test", "web"),
-    );
     let args = |pod: &'static str, node: &'static str| {
         [
             "--pod-name",
