@@ -27,6 +27,9 @@ use std::collections::hash_map::{Entry, HashMap};
 
 use pingress_model::{Backend, HostMatch, PathMatch, RoutePolicy, Snapshot};
 
+mod path;
+pub use path::{normalize_path, EncodedSlashes, PathError};
+
 /// Compiled, immutable lookup table built from a [`Snapshot`].
 ///
 /// `T` is whatever the caller attaches to each backend (e.g. an `Arc` to a runtime cluster).
