@@ -146,6 +146,8 @@ pub struct RoutePolicy {
     /// the request was sent (0..=[`MAX_RETRIES`]). Connection failures before anything was sent
     /// are retried regardless of this setting.
     pub retries: u8,
+    /// Largest request body accepted, in bytes (`413` beyond it); `Some(0)` means no limit.
+    pub max_body_size: Option<u64>,
 }
 
 /// A route's destination: the cluster, and the Ingress that declared it (for logs and metrics).

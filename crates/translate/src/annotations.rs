@@ -64,6 +64,10 @@ const PROXY_SEND_TIMEOUT: Name = Name::twin(
     "nginx.ingress.kubernetes.io/proxy-send-timeout",
 );
 const RETRIES: Name = Name::own("pingress.io/retries");
+const PROXY_BODY_SIZE: Name = Name::twin(
+    "pingress.io/proxy-body-size",
+    "nginx.ingress.kubernetes.io/proxy-body-size",
+);
 const LOAD_BALANCE: Name = Name::twin(
     "pingress.io/load-balance",
     "nginx.ingress.kubernetes.io/load-balance",
@@ -83,12 +87,13 @@ const HEALTH_CHECK_UNHEALTHY_THRESHOLD: Name =
 
 /// Every annotation read here: a `pingress.io/` annotation not in this list is reported as
 /// unknown (a typo would otherwise be ignored silently), and the docs must list them all.
-const ALL: [Name; 12] = [
+const ALL: [Name; 13] = [
     SSL_REDIRECT,
     PROXY_CONNECT_TIMEOUT,
     PROXY_READ_TIMEOUT,
     PROXY_SEND_TIMEOUT,
     RETRIES,
+    PROXY_BODY_SIZE,
     LOAD_BALANCE,
     HASH_BY,
     HEALTH_CHECK_PATH,
@@ -108,6 +113,10 @@ const PROXY_TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=HOUR;
 const HEALTH_CHECK_INTERVAL_RANGE: RangeInclusive<Duration> = SECOND..=HOUR;
 const HEALTH_CHECK_TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::from_millis(100)..=MINUTE;
 const THRESHOLD_RANGE: RangeInclusive<u32> = 1..=10;
+
+/// Longest annotation value read: every value here is short, and a longer one is refused
+/// before any parsing.
+pub const MAX_VALUE_LEN: usize = 256;
 
 /// Everything an Ingress's annotations say, parsed once per Ingress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +180,7 @@ impl IngressAnnotations {
                 retries: a
                     .integer(RETRIES, 0..=MAX_RETRIES, "the default 0")
                     .unwrap_or(0),
+                max_body_size: a.size(PROXY_BODY_SIZE, &flag("--max-body-size")),
             },
             cluster: ClusterPolicy {
                 balance: a.balance(),
@@ -210,11 +220,22 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// The first set spelling of `name`, and its value.
-    fn get(&self, name: Name) -> Option<(&'static str, &'a str)> {
+    /// The first set spelling of `name`, and its value; a value over [`MAX_VALUE_LEN`] bytes
+    /// is reported and treated as unset.
+    fn get(&mut self, name: Name) -> Option<(&'static str, &'a str)> {
         let annotations = self.annotations?;
-        name.spellings()
-            .find_map(|n| Some((n, annotations.get(n)?.as_str())))
+        let (name, value) = name
+            .spellings()
+            .find_map(|n| Some((n, annotations.get(n)?.as_str())))?;
+        if value.len() > MAX_VALUE_LEN {
+            let message = format!(
+                "value of {} bytes is longer than the {MAX_VALUE_LEN} allowed; ignored",
+                value.len()
+            );
+            self.error(name, message);
+            return None;
+        }
+        Some((name, value))
     }
 
     fn field(name: &str) -> String {
@@ -294,6 +315,18 @@ impl<'a> Reader<'a> {
         if parsed.is_none() {
             let expected = format!("an integer from {} to {}", range.start(), range.end());
             self.invalid(name, value, &expected, fallback);
+        }
+        parsed
+    }
+
+    /// A size in bytes, as nginx writes it: digits with an optional `k`, `m` or `g` suffix
+    /// (either case, powers of 1024); `0` means no limit.
+    fn size(&mut self, name: Name, fallback: &str) -> Option<u64> {
+        let (name, value) = self.get(name)?;
+        let parsed = parse_size(value);
+        if parsed.is_none() {
+            let expected = "a size such as \"8m\", \"512k\" or \"1048576\" (0: no limit)";
+            self.invalid(name, value, expected, fallback);
         }
         parsed
     }
@@ -423,6 +456,20 @@ impl fmt::Display for Choice {
 
 /// A bare number of seconds (`60`, as ingress-nginx writes it), or numbers with units `ms`,
 /// `s`, `m`, `h`, one or more (`500ms`, `5s`, `2m`, `1m30s`). Whole numbers only.
+/// `digits[k|m|g]`, as nginx's `client_max_body_size`; `None` when malformed or overflowing.
+fn parse_size(s: &str) -> Option<u64> {
+    let (digits, unit) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
+
 fn parse_duration(s: &str) -> Option<Duration> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().ok().map(Duration::from_secs);

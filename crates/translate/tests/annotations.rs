@@ -236,6 +236,52 @@ fn retries() {
     }
 }
 
+#[test]
+fn proxy_body_size() {
+    let bad = |name: &str, value: &str| {
+        vec![format!(
+            r#"error metadata.annotations["{name}"]: invalid value {value:?}: expected a size such as "8m", "512k" or "1048576" (0: no limit); using the gateway's --max-body-size"#
+        )]
+    };
+    let own = "pingress.io/proxy-body-size";
+    #[rustfmt::skip]
+    let rows: Vec<(String, Option<u64>, Vec<String>)> = vec![
+        (String::new(), None, vec![]),
+        (format!(r#"{own}: "0""#), Some(0), vec![]),
+        (format!(r#"{own}: "1048576""#), Some(1 << 20), vec![]),
+        (format!(r#"{own}: "512k""#), Some(512 << 10), vec![]),
+        (format!(r#"{own}: "8M""#), Some(8 << 20), vec![]),
+        (format!(r#"{own}: "2g""#), Some(2 << 30), vec![]),
+        (r#"nginx.ingress.kubernetes.io/proxy-body-size: "16m""#.into(), Some(16 << 20), vec![]),
+        (format!(r#"{own}: "8mb""#), None, bad(own, "8mb")),
+        (format!(r#"{own}: "-1""#), None, bad(own, "-1")),
+        (format!(r#"{own}: "m""#), None, bad(own, "m")),
+        (format!(r#"{own}: " 8m""#), None, bad(own, " 8m")),
+        (format!(r#"{own}: "99999999999999999999""#), None, bad(own, "99999999999999999999")),
+        (format!(r#"{own}: "20000000000g""#), None, bad(own, "20000000000g")),
+    ];
+    for (annotations, size, expected) in rows {
+        let t = one(&annotations);
+        assert_eq!(route_policy(&t).max_body_size, size, "{annotations}");
+        assert_eq!(diagnostics(&t), expected, "{annotations}");
+    }
+}
+
+#[test]
+fn overlong_values_are_refused_before_parsing() {
+    let long = "1".repeat(257);
+    let t = one(&format!(r#"pingress.io/retries: "{long}""#));
+    assert_eq!(route_policy(&t).retries, 0);
+    assert_eq!(
+        diagnostics(&t),
+        vec![r#"error metadata.annotations["pingress.io/retries"]: value of 257 bytes is longer than the 256 allowed; ignored"#.to_string()]
+    );
+    // At the cap it is read (and here rejected as out of range, naming the value).
+    let t = one(&format!(r#"pingress.io/retries: "{}""#, "1".repeat(256)));
+    assert_eq!(diagnostics(&t).len(), 1);
+    assert!(diagnostics(&t)[0].contains("expected an integer from 0 to 5"));
+}
+
 // --- Cluster: load balancing ------------------------------------------------------------------
 
 #[test]
