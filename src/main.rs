@@ -16,6 +16,7 @@ use pingress_controller::{
     KubeSourceConfig, ManifestSource, Publisher,
 };
 use pingress_gateway::access_log::AccessLogFormat;
+use pingress_gateway::limits::{EncodedSlashes, IpNet, Limits};
 use pingress_gateway::proxy::Timeouts;
 use pingress_gateway::upstream::UpstreamDefaults;
 use pingress_gateway::HeaderValue;
@@ -257,6 +258,93 @@ struct GatewayArgs {
     /// Access log on stdout, one line per request: json, text, or off.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = AccessLogArg::Json)]
     access_log: AccessLogArg,
+
+    #[command(flatten)]
+    clients: ClientArgs,
+}
+
+/// What clients may send and how long they may take; docs/security.md explains each.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Client limits")]
+struct ClientArgs {
+    /// Largest request body (e.g. 1m, 512k, 10485760; 0: no limit). A larger Content-Length is
+    /// answered 413 before the body is read. The pingress.io/proxy-body-size annotation
+    /// overrides it per Ingress.
+    #[arg(long, value_name = "SIZE", default_value = "1m", value_parser = size)]
+    max_body_size: u64,
+
+    /// Longest HTTP/1 request line (method, target and version); longer is answered 414.
+    #[arg(long, value_name = "SIZE", default_value = "8k", value_parser = size)]
+    max_request_line: u64,
+
+    /// Largest request header section, request line included (HTTP/2: the decoded header
+    /// list); larger is answered 431.
+    #[arg(long, value_name = "SIZE", default_value = "32k", value_parser = size)]
+    max_header_size: u64,
+
+    /// Encoded slashes in request paths (%2F, %5C, and a raw backslash): keep them as data
+    /// (never path separators), decode them to "/" before matching, or reject the request
+    /// with 400.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = EncodedSlashesArg::Keep)]
+    encoded_slashes: EncodedSlashesArg,
+
+    /// Forward request headers whose names contain "_" (dropped by default, as nginx does).
+    #[arg(long)]
+    allow_underscores_in_headers: bool,
+
+    /// Comma-separated CIDRs (e.g. 10.0.0.0/8,192.168.1.7/32) of proxies in front of the
+    /// gateway whose X-Forwarded-For/-Proto/-Host and Forwarded headers are kept and extended;
+    /// from any other client they are replaced.
+    #[arg(long, value_name = "CIDRS", value_delimiter = ',', value_parser = cidr)]
+    trusted_proxies: Vec<IpNet>,
+
+    /// A new client connection must send its first complete request header within this time,
+    /// or it is closed (slow-header clients).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    client_header_timeout: Duration,
+
+    /// Longest wait between two reads of a request body; expiry answers 408.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    client_body_timeout: Duration,
+
+    /// How long an idle client keep-alive connection (HTTP/1 or HTTP/2) waits for its next
+    /// request (whole seconds, at least 1).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    keepalive_timeout: Duration,
+
+    /// Requests served on one HTTP/1 client connection before it is closed.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    keepalive_requests: u32,
+
+    /// Most client connections open at once (0: no limit); more are closed when accepted.
+    /// Each idle connection costs a few KiB, a slow-header one up to --max-header-size more.
+    #[arg(long, value_name = "N", default_value_t = 65536)]
+    max_connections: usize,
+
+    /// Most client connections open at once from one IP address (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_connections_per_ip: usize,
+
+    /// Most concurrent streams on one HTTP/2 connection.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    http2_max_concurrent_streams: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum EncodedSlashesArg {
+    Keep,
+    Decode,
+    Reject,
+}
+
+impl From<EncodedSlashesArg> for EncodedSlashes {
+    fn from(arg: EncodedSlashesArg) -> Self {
+        match arg {
+            EncodedSlashesArg::Keep => EncodedSlashes::Keep,
+            EncodedSlashesArg::Decode => EncodedSlashes::Decode,
+            EncodedSlashesArg::Reject => EncodedSlashes::Reject,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -298,6 +386,18 @@ fn object_ref(s: &str) -> Result<ObjectRef, String> {
         }
         _ => Err(format!("{s:?}: expected NAMESPACE/NAME")),
     }
+}
+
+/// A size as the annotations write it: digits with an optional k, m or g.
+fn size(s: &str) -> Result<u64, String> {
+    pingress_translate::parse_size(s)
+        .ok_or_else(|| format!("{s:?}: expected a size such as 8m, 512k or 1048576"))
+}
+
+fn cidr(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?}: expected a CIDR such as 10.0.0.0/8, or an address"))
 }
 
 fn header_value(s: &str) -> Result<HeaderValue, String> {
@@ -543,6 +643,7 @@ fn serve_gateway(
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let c = args.clients;
     // `run` only returns when the server could not be built.
     let served = pingress_gateway::run(
         GatewayOptions {
@@ -571,6 +672,21 @@ fn serve_gateway(
             upgrade_socket: args.upgrade_socket,
             stale_after,
             upstream_pool_size: args.upstream_keepalive_pool_size,
+            limits: Limits {
+                max_request_line: usize::try_from(c.max_request_line).unwrap_or(usize::MAX),
+                max_header_size: usize::try_from(c.max_header_size).unwrap_or(usize::MAX),
+                max_body_size: c.max_body_size,
+                encoded_slashes: c.encoded_slashes.into(),
+                allow_underscores_in_headers: c.allow_underscores_in_headers,
+                client_header_timeout: c.client_header_timeout,
+                client_body_timeout: c.client_body_timeout,
+                keepalive_timeout: c.keepalive_timeout,
+                keepalive_requests: c.keepalive_requests,
+                max_connections: c.max_connections,
+                max_connections_per_ip: c.max_connections_per_ip,
+                http2_max_concurrent_streams: c.http2_max_concurrent_streams,
+            },
+            trusted_proxies: c.trusted_proxies,
         },
         snapshots,
         registry,

@@ -1,11 +1,17 @@
 //! Header policy between client and upstream.
 //!
 //! Upstream requests get `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto` and
-//! `X-Forwarded-Host` set by us, replacing whatever the client sent: a client must not be able
-//! to claim another address. (Trusting a front proxy's headers is the hardening issue's
-//! `--trusted-proxies`.) Request hop-by-hop headers, including those named in `Connection`,
+//! `X-Forwarded-Host` set by us. From a client that is not in `--trusted-proxies`, whatever it
+//! sent of the forwarding family (those, `X-Forwarded-Port`, `X-Forwarded-Prefix`, `Forwarded`)
+//! is replaced or removed: a client must not be able to claim another address. From a trusted
+//! proxy they are kept and extended (see [`set_forwarded`]). Header names with `_` are dropped
+//! unless `--allow-underscores-in-headers` (`X_Forwarded_For` and `X-Forwarded-For` look alike
+//! to some applications). Request hop-by-hop headers, including those named in `Connection`,
 //! are stripped by Pingora's standard upstream request policy; responses are stripped here.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
@@ -22,15 +28,54 @@ pub fn request_host(req: &RequestHeader) -> &str {
         .unwrap_or("")
 }
 
+/// Forwarding headers a client outside `--trusted-proxies` may not set.
+const UNTRUSTED_FORWARDING: [&str; 3] = ["forwarded", "x-forwarded-port", "x-forwarded-prefix"];
+
 /// Sets the `X-Forwarded-*` family and `X-Real-IP` on an upstream request.
+///
+/// From a `client` in `trusted`, `X-Forwarded-For` is kept with the client appended,
+/// `X-Real-IP` is the right-most address of that chain that is not trusted (as nginx's
+/// `real_ip_recursive`), and the proxy's `X-Forwarded-Proto`/`-Host` are kept when it sent
+/// them. From anyone else every forwarding header is ours alone.
 pub fn set_forwarded(
     req: &mut RequestHeader,
-    client_ip: Option<String>,
+    client: Option<IpAddr>,
+    trusted: &[IpNet],
     host: &str,
     proto: &'static str,
 ) -> Result<()> {
-    match client_ip {
+    let from_trusted = client.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
+    if !from_trusted {
+        for name in UNTRUSTED_FORWARDING {
+            req.remove_header(name);
+        }
+    }
+    match client {
+        Some(ip) if from_trusted => {
+            let chain: Vec<String> = req
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .chain(std::iter::once(ip.to_string()))
+                .collect();
+            let real = chain
+                .iter()
+                .rev()
+                .find(|a| {
+                    a.parse::<IpAddr>()
+                        .map_or(true, |ip| !trusted.iter().any(|net| net.contains(&ip)))
+                })
+                .unwrap_or(&chain[0])
+                .clone();
+            req.insert_header("x-forwarded-for", chain.join(", "))?;
+            req.insert_header("x-real-ip", real)?;
+        }
         Some(ip) => {
+            let ip = ip.to_string();
             req.insert_header("x-forwarded-for", &ip)?;
             req.insert_header("x-real-ip", ip)?;
         }
@@ -39,13 +84,32 @@ pub fn set_forwarded(
             req.remove_header("x-real-ip");
         }
     }
-    req.insert_header("x-forwarded-proto", proto)?;
+    if !from_trusted || !req.headers.contains_key("x-forwarded-proto") {
+        req.insert_header("x-forwarded-proto", proto)?;
+    }
+    if from_trusted && req.headers.contains_key("x-forwarded-host") {
+        return Ok(());
+    }
     if host.is_empty() {
         req.remove_header("x-forwarded-host");
     } else {
         req.insert_header("x-forwarded-host", host)?;
     }
     Ok(())
+}
+
+/// Removes every header whose name contains `_`; returns how many names were removed.
+pub fn drop_underscored(req: &mut RequestHeader) -> usize {
+    let names: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in &names {
+        req.remove_header(name);
+    }
+    names.len()
 }
 
 /// RFC 9110 §7.6.1 hop-by-hop fields that must not travel from the upstream to the client.
@@ -86,9 +150,11 @@ mod tests {
         req.insert_header("x-forwarded-for", "6.6.6.6").unwrap();
         req.insert_header("x-real-ip", "6.6.6.6").unwrap();
         req.insert_header("x-forwarded-proto", "https").unwrap();
+        req.insert_header("forwarded", "for=6.6.6.6").unwrap();
         set_forwarded(
             &mut req,
-            Some("127.0.0.9".into()),
+            Some("127.0.0.9".parse().unwrap()),
+            &[],
             "shop.example.com",
             "http",
         )
@@ -99,6 +165,59 @@ mod tests {
         assert_eq!(get("x-forwarded-proto"), "http");
         assert_eq!(get("x-forwarded-host"), "shop.example.com");
         assert_eq!(req.headers.get_all("x-forwarded-for").iter().count(), 1);
+        assert!(req.headers.get("forwarded").is_none());
+    }
+
+    #[test]
+    fn a_trusted_proxy_extends_the_chain() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
+            .unwrap();
+        req.append_header("x-forwarded-for", "10.1.2.3").unwrap();
+        req.insert_header("x-forwarded-proto", "https").unwrap();
+        req.insert_header("forwarded", "for=203.0.113.7").unwrap();
+        let peer = Some("10.9.9.9".parse().unwrap());
+        set_forwarded(&mut req, peer, &trusted, "shop.example.com", "http").unwrap();
+        let get = |req: &RequestHeader, n: &str| {
+            req.headers.get(n).unwrap().to_str().unwrap().to_string()
+        };
+        assert_eq!(
+            get(&req, "x-forwarded-for"),
+            "6.6.6.6, 203.0.113.7, 10.1.2.3, 10.9.9.9"
+        );
+        assert_eq!(
+            get(&req, "x-real-ip"),
+            "203.0.113.7",
+            "right-most untrusted"
+        );
+        assert_eq!(get(&req, "x-forwarded-proto"), "https", "the proxy's, kept");
+        assert_eq!(get(&req, "x-forwarded-host"), "shop.example.com");
+        assert_eq!(get(&req, "forwarded"), "for=203.0.113.7");
+
+        // The same headers from an untrusted peer are all replaced.
+        set_forwarded(
+            &mut req,
+            Some("192.0.2.1".parse().unwrap()),
+            &trusted,
+            "h",
+            "http",
+        )
+        .unwrap();
+        assert_eq!(get(&req, "x-forwarded-for"), "192.0.2.1");
+        assert_eq!(get(&req, "x-real-ip"), "192.0.2.1");
+        assert_eq!(get(&req, "x-forwarded-proto"), "http");
+        assert!(req.headers.get("forwarded").is_none());
+    }
+
+    #[test]
+    fn underscored_names_are_dropped() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("x_forwarded_for", "6.6.6.6").unwrap();
+        req.insert_header("user_id", "admin").unwrap();
+        req.insert_header("x-ok", "1").unwrap();
+        assert_eq!(drop_underscored(&mut req), 2);
+        assert_eq!(req.headers.len(), 1);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod access_log;
 pub mod admin;
 pub mod generation;
 pub mod headers;
+pub mod limits;
 pub mod metrics;
 pub mod proxy;
 pub mod request_id;
@@ -41,6 +42,7 @@ use tokio::sync::watch;
 use crate::access_log::{AccessLog, AccessLogFormat};
 use crate::admin::AdminApp;
 use crate::generation::LiveConfig;
+use crate::limits::{Connections, LimitedApp, Limits, ProtectionMetrics};
 use crate::metrics::Metrics;
 use crate::proxy::{IngressProxy, Timeouts};
 use crate::request_id::RequestIds;
@@ -74,6 +76,10 @@ pub struct GatewayOptions {
     pub stale_after: Duration,
     /// Idle keep-alive connections to upstreams kept (Pingora's pool size).
     pub upstream_pool_size: usize,
+    /// What clients may send and how long they may take (docs/security.md).
+    pub limits: Limits,
+    /// Peers whose `X-Forwarded-*` headers are kept and extended rather than replaced.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Builds the Pingora server and serves until the process is told to stop. Returns only when
@@ -113,9 +119,12 @@ pub fn run(
     let live = Arc::new(
         LiveConfig::new(options.upstream).context("generating the self-signed certificate")?,
     );
+    let protection = ProtectionMetrics::new(&registry);
     let metrics = Arc::new(Metrics::new(registry));
+    let limits = options.limits;
+    let connections = Connections::new(&limits, protection.clone());
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+    let mut app = pingora::proxy::http_proxy(
         &server.configuration,
         IngressProxy {
             live: live.clone(),
@@ -125,8 +134,17 @@ pub fn run(
             timeouts: options.timeouts,
             https_port: options.listen_https.port(),
             hsts: options.hsts,
+            limits: limits.clone(),
+            trusted_proxies: options.trusted_proxies,
+            connections: connections.clone(),
+            protection,
         },
-        "pingress proxy",
+    );
+    app.h2_options = Some(limits::h2_options(&limits));
+    app.server_options = Some(limits::server_options(&limits));
+    let mut proxy = Service::new(
+        "pingress proxy".to_string(),
+        LimitedApp::new(app, connections, limits.client_header_timeout),
     );
     proxy.add_tcp(&options.listen_http.to_string());
     let tls =

@@ -4,6 +4,7 @@
 //! phase only reads it.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,17 +12,19 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
+use ipnet::IpNet;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use pingress_model::RoutePolicy;
-use pingress_routing::normalize_host;
+use pingress_routing::{normalize_host, normalize_path, PathError};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::generation::{Generation, LiveConfig, RouteTarget};
 use crate::headers;
+use crate::limits::{self, Connections, Limits, ProtectionMetrics, Reason};
 use crate::metrics::{Metrics, RequestOutcome};
 use crate::request_id::RequestIds;
 use crate::status;
@@ -54,6 +57,11 @@ pub struct IngressProxy {
     pub https_port: u16,
     /// `Strict-Transport-Security` value added to HTTPS responses, if any.
     pub hsts: Option<HeaderValue>,
+    pub limits: Limits,
+    /// Peers whose forwarding headers are kept (`--trusted-proxies`).
+    pub trusted_proxies: Vec<IpNet>,
+    pub connections: Arc<Connections>,
+    pub protection: ProtectionMetrics,
 }
 
 /// Keeps `pingress_downstream_http1_connections` up while an HTTP/1.x connection is open: it
@@ -88,6 +96,9 @@ pub struct RequestCtx {
     attempts: usize,
     /// When the last endpoint was chosen.
     peer_chosen: Option<Instant>,
+    /// The route's request body limit (`0`: none) and the body bytes read so far.
+    body_limit: u64,
+    body_read: u64,
     /// Time from choosing the endpoint to the upstream's response header.
     upstream_duration: Option<Duration>,
     connection: Option<Arc<ConnectionGuard>>,
@@ -164,6 +175,60 @@ impl IngressProxy {
         }
     }
 
+    /// The checks of [`limits::check_request`], then the path normalised in place: what is
+    /// matched is what is forwarded.
+    fn screen(&self, session: &mut Session) -> std::result::Result<(), Reason> {
+        let raw = session
+            .as_downstream()
+            .as_http1()
+            .map(|h1| h1.get_headers_raw_bytes());
+        limits::check_request(session.req_header(), raw.as_deref(), &self.limits)?;
+        let uri = &session.req_header().uri;
+        let path = match normalize_path(uri.path(), self.limits.encoded_slashes) {
+            Ok(Cow::Borrowed(_)) => return Ok(()),
+            Ok(Cow::Owned(path)) => path,
+            Err(e) => {
+                tracing::debug!(path = uri.path(), "refused path: {e}");
+                return Err(match e {
+                    PathError::EncodedSlash => Reason::EncodedSlash,
+                    _ => Reason::BadPath,
+                });
+            }
+        };
+        let target = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(target.parse().map_err(|_| Reason::BadPath)?);
+        let uri = http::Uri::from_parts(parts).map_err(|_| Reason::BadPath)?;
+        session.req_header_mut().set_uri(uri);
+        Ok(())
+    }
+
+    /// Answers a refused request and closes the connection: the rest of what the client sent
+    /// (a body, a pipelined request) is never read.
+    async fn reject(&self, session: &mut Session, reason: Reason) -> Result<()> {
+        self.protection.rejected(reason);
+        tracing::debug!(
+            client = ?session.client_addr().map(|a| a.to_string()),
+            status = reason.status(),
+            reason = reason.label(),
+            "request refused"
+        );
+        session.set_keepalive(None);
+        Self::respond(session, reason.status()).await
+    }
+
+    /// The keep-alive idle time before the next request, and the body read timeout.
+    fn apply_client_timeouts(&self, session: &mut Session) {
+        if session.get_keepalive().is_some() {
+            let idle = self.limits.keepalive_timeout.as_secs().max(1);
+            session.set_keepalive(Some(idle));
+        }
+        session.set_read_timeout(Some(self.limits.client_body_timeout));
+    }
+
     fn https_url(&self, host: &str, req: &RequestHeader) -> String {
         let host = if host.contains(':') {
             format!("[{host}]") // an IPv6 literal
@@ -177,6 +242,17 @@ impl IngressProxy {
         let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
         format!("https://{host}{port}{target}")
     }
+}
+
+/// The request's `Content-Length`, if it has a valid one (Pingora refused invalid ones).
+fn declared_length(req: &RequestHeader) -> Option<u64> {
+    req.headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The SNI name of the request's TLS connection, if it had one.
@@ -207,6 +283,8 @@ impl ProxyHttp for IngressProxy {
             retries: 0,
             attempts: 0,
             peer_chosen: None,
+            body_limit: 0,
+            body_read: 0,
             upstream_duration: None,
             connection: None,
             _in_flight: InFlight(self.metrics.requests_in_flight.clone()),
@@ -227,21 +305,43 @@ impl ProxyHttp for IngressProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if ctx.connection.is_none() && !session.as_downstream().is_http2() {
-            let gauge = self.metrics.downstream_http1_connections.clone();
-            gauge.inc();
-            ctx.connection = Some(Arc::new(ConnectionGuard(gauge)));
+        let http2 = session.as_downstream().is_http2();
+        if ctx.connection.is_none() {
+            // The first request of a connection (every stream of an HTTP/2 one): the header
+            // deadline is met.
+            if let Some(socket) = session.digest().and_then(|d| d.socket_digest.as_ref()) {
+                self.connections
+                    .request_seen(limits::connection_key(socket));
+            }
+            if !http2 {
+                let gauge = self.metrics.downstream_http1_connections.clone();
+                gauge.inc();
+                ctx.connection = Some(Arc::new(ConnectionGuard(gauge)));
+            }
         }
         ctx.request_id = self.request_ids.of(session.req_header());
         Ok(())
     }
 
-    /// Routes the request by host and path; answers `404`, `421` or a redirect itself.
+    /// Refuses malformed requests (docs/security.md), normalises the path, routes the request
+    /// by host and path; answers `404`, `421`, `413` or a redirect itself.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if let Err(reason) = self.screen(session) {
+            self.reject(session, reason).await?;
+            return Ok(true);
+        }
+        self.apply_client_timeouts(session);
         let decision = self.decide(&self.live.load(), session, ctx.tls);
         match decision {
             Decision::Proxy(target, policy) => {
+                let limit = policy.max_body_size.unwrap_or(self.limits.max_body_size);
+                if limits::body_over_limit(declared_length(session.req_header()), limit) {
+                    ctx.route = Some(target);
+                    self.reject(session, Reason::BodyTooLarge).await?;
+                    return Ok(true);
+                }
+                ctx.body_limit = limit;
                 ctx.route = Some(target);
                 let t = &mut ctx.timeouts;
                 t.connect = policy.connect_timeout.unwrap_or(t.connect);
@@ -358,6 +458,25 @@ impl ProxyHttp for IngressProxy {
         Ok(())
     }
 
+    /// Counts the body against the route's limit: a chunked body that grows past it is cut
+    /// and answered `413` (the upstream connection that saw part of it is not reused).
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            ctx.body_read += chunk.len() as u64;
+            if ctx.body_limit != 0 && ctx.body_read > ctx.body_limit {
+                self.protection.rejected(Reason::BodyTooLarge);
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
+            }
+        }
+        Ok(())
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -367,10 +486,19 @@ impl ProxyHttp for IngressProxy {
         let client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string());
+            .map(|a| a.ip());
         let host = headers::request_host(session.req_header()).to_string();
         let proto = if ctx.tls { "https" } else { "http" };
-        headers::set_forwarded(upstream_request, client_ip, &host, proto)?;
+        headers::set_forwarded(
+            upstream_request,
+            client_ip,
+            &self.trusted_proxies,
+            &host,
+            proto,
+        )?;
+        if !self.limits.allow_underscores_in_headers {
+            headers::drop_underscored(upstream_request);
+        }
         upstream_request.insert_header(headers::REQUEST_ID, &ctx.request_id)
     }
 

@@ -36,6 +36,9 @@ pub fn body_for(code: u16) -> &'static str {
         503 => "503 Service Unavailable: the backend has no ready endpoint\n",
         504 => "504 Gateway Timeout: the upstream endpoint did not answer in time\n",
         400 => "400 Bad Request\n",
+        413 => "413 Content Too Large: the request body is over the limit\n",
+        414 => "414 URI Too Long\n",
+        431 => "431 Request Header Fields Too Large\n",
         _ => "error\n",
     }
 }

@@ -127,11 +127,9 @@ fn decode(raw: &str, slashes: EncodedSlashes) -> Result<String, PathError> {
         match byte {
             0 if escaped => return Err(PathError::EncodedNul),
             b'/' | b'\\' if escaped || byte == b'\\' => match slashes {
-                EncodedSlashes::Keep => out.extend_from_slice(if byte == b'/' {
-                    b"%2F"
-                } else {
-                    b"%5C"
-                }),
+                EncodedSlashes::Keep => {
+                    out.extend_from_slice(if byte == b'/' { b"%2F" } else { b"%5C" })
+                }
                 EncodedSlashes::Decode => out.push(b'/'),
                 EncodedSlashes::Reject => return Err(PathError::EncodedSlash),
             },
@@ -184,7 +182,14 @@ mod tests {
 
     #[test]
     fn normal_paths_are_borrowed() {
-        for path in ["/", "/a", "/a/", "/a/b.c/d", "/~user/.well-known/x", "/a..b/c"] {
+        for path in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b.c/d",
+            "/~user/.well-known/x",
+            "/a..b/c",
+        ] {
             assert!(
                 matches!(norm(path), Ok(Cow::Borrowed(p)) if p == path),
                 "{path}"
@@ -233,7 +238,10 @@ mod tests {
         assert_eq!(normalize_path(raw, Reject), Err(PathError::EncodedSlash));
         assert_eq!(normalize_path("/a\\..\\b", Keep).unwrap(), "/a%5C..%5Cb");
         assert_eq!(normalize_path("/a\\..\\b", Decode).unwrap(), "/b");
-        assert_eq!(normalize_path("/a%5c", Reject), Err(PathError::EncodedSlash));
+        assert_eq!(
+            normalize_path("/a%5c", Reject),
+            Err(PathError::EncodedSlash)
+        );
     }
 
     #[test]
@@ -250,7 +258,11 @@ mod tests {
 
     #[test]
     fn normalising_twice_changes_nothing() {
-        for raw in ["/a/%2e%2E/b//c/./%7Euser/%c3%a9%2f", "/x%5c/../y", "/a/b/../"] {
+        for raw in [
+            "/a/%2e%2E/b//c/./%7Euser/%c3%a9%2f",
+            "/x%5c/../y",
+            "/a/b/../",
+        ] {
             for policy in [Keep, Decode] {
                 let once = normalize_path(raw, policy).unwrap().into_owned();
                 assert_eq!(normalize_path(&once, policy).unwrap(), once, "{raw}");

@@ -137,13 +137,20 @@ fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, shared:
         let mut lines = head.lines();
         let request_line = lines.next().unwrap_or_default().to_string();
         let headers: Vec<(String, String)> = lines.filter_map(split_header).collect();
-        let length = header_value(&headers, "content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
+        let chunked = header_value(&headers, "transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let body = if chunked {
+            read_chunked_body(&mut reader)
+        } else {
+            let length = header_value(&headers, "content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).map(|()| body)
+        };
+        let Ok(body) = body else {
             return;
-        }
+        };
         let mut parts = request_line.split(' ');
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let close = header_value(&headers, "connection").is_some_and(|v| v == "close");
@@ -174,7 +181,10 @@ fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, shared:
             Behaviour::Status(code) => code,
             Behaviour::Echo => 200,
         };
-        let mut text = format!("backend={name}\nmethod={method}\npath={target}\n");
+        let mut text = format!(
+            "backend={name}\nmethod={method}\npath={target}\nbody-bytes={}\n",
+            body.len()
+        );
         for (k, v) in &headers {
             text.push_str(&format!("header:{k}={v}\n"));
         }
@@ -186,6 +196,27 @@ fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, shared:
         if writer.write_all(response.as_bytes()).is_err() || close {
             return;
         }
+    }
+}
+
+/// A chunked request body (RFC 9112 §7.1), trailers skipped.
+fn read_chunked_body(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line)?;
+        let size = size_line.trim().split(';').next().unwrap_or_default();
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "chunk size"))?;
+        if size == 0 {
+            read_head(reader)?; // trailers, up to the blank line
+            return Ok(body);
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf)?;
     }
 }
 

@@ -456,8 +456,9 @@ impl fmt::Display for Choice {
 
 /// A bare number of seconds (`60`, as ingress-nginx writes it), or numbers with units `ms`,
 /// `s`, `m`, `h`, one or more (`500ms`, `5s`, `2m`, `1m30s`). Whole numbers only.
-/// `digits[k|m|g]`, as nginx's `client_max_body_size`; `None` when malformed or overflowing.
-fn parse_size(s: &str) -> Option<u64> {
+/// `digits[k|m|g]`, as nginx's `client_max_body_size` (powers of 1024); `None` when malformed
+/// or overflowing.
+pub fn parse_size(s: &str) -> Option<u64> {
     let (digits, unit) = match s.as_bytes().last()? {
         b'k' | b'K' => (&s[..s.len() - 1], 1 << 10),
         b'm' | b'M' => (&s[..s.len() - 1], 1 << 20),

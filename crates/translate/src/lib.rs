@@ -44,6 +44,7 @@ use crate::diagnostic::Diagnostics;
 use crate::table::{Claim, RouteTable};
 use crate::tls::TlsTable;
 
+pub use crate::annotations::{parse_size, MAX_VALUE_LEN as MAX_ANNOTATION_LEN};
 pub use crate::diagnostic::{Diagnostic, Severity};
 
 /// The `spec.controller` value that marks an IngressClass as ours, unless configured otherwise.
