@@ -412,6 +412,13 @@ fn paths_are_matched_as_they_are_forwarded() {
         )
         .reaches(1, 0, "/public/a%2Fb%3F"),
         case(
+            "space inside the target (Pingora percent-encodes it)",
+            get("/public/a b", ""),
+            200,
+            Open,
+        )
+        .reaches(1, 0, "/public/a%20b"),
+        case(
             "query kept as sent",
             get("/public/../public/q?a=%2e%2e&b=/../", ""),
             200,
