@@ -110,14 +110,12 @@ pub fn check_request(
             if raw_field_count(raw, b"content-length") > 0 {
                 return Err(Reason::ContentLengthWithTransferEncoding);
             }
-        } else if raw_field_count(raw, b"content-length") > 1
-            || req
-                .headers
-                .get(CONTENT_LENGTH)
-                .is_some_and(|v| v.as_bytes().contains(&b','))
-        {
-            // Pingora merges identical duplicates; a request smuggler's favourite, refused.
-            return Err(Reason::DuplicateContentLength);
+        } else if let Some(length) = req.headers.get(CONTENT_LENGTH) {
+            // Pingora accepts identical duplicates and lists (`3, 3`); a request smuggler's
+            // favourite, refused. The raw scan only runs for requests with a body length.
+            if length.as_bytes().contains(&b',') || raw_field_count(raw, b"content-length") > 1 {
+                return Err(Reason::DuplicateContentLength);
+            }
         }
     }
     Ok(())
