@@ -254,14 +254,16 @@ impl<T> RouteTable<T> {
 }
 
 /// Normalises a `Host` header value to the form the model uses: lower-case, the port stripped
-/// (`example.com:8080` -> `example.com`, `[::1]:80` -> `::1`), one trailing dot stripped.
-/// Borrows when nothing needs lower-casing.
+/// (`example.com:8080` -> `example.com`, `[::1]:80` -> `::1`), trailing dots stripped.
+/// Borrows when nothing needs lower-casing. Idempotent: a malformed bracketed host (no `]`, or
+/// not an IPv6 address inside) is kept whole, so it matches no virtual host.
 pub fn normalize_host(raw: &str) -> Cow<'_, str> {
     let name = if let Some(bracketed) = raw.strip_prefix('[') {
-        // IPv6 literal: everything up to `]`; a missing `]` keeps the rest as is.
-        bracketed
-            .split_once(']')
-            .map_or(bracketed, |(addr, _port)| addr)
+        match bracketed.split_once(']') {
+            // An IPv6 literal has at least two colons; anything else is not one.
+            Some((addr, _port)) if addr.matches(':').count() >= 2 && !addr.contains('[') => addr,
+            _ => raw,
+        }
     } else {
         match raw.rsplit_once(':') {
             // A second ':' means an unbracketed IPv6 address, not a port.
@@ -269,7 +271,11 @@ pub fn normalize_host(raw: &str) -> Cow<'_, str> {
             _ => raw,
         }
     };
-    let name = name.strip_suffix('.').unwrap_or(name);
+    let name = if name.starts_with('[') {
+        name
+    } else {
+        name.trim_end_matches('.')
+    };
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(name.to_ascii_lowercase())
     } else {

@@ -242,10 +242,17 @@ fn normalize_host_examples() {
         ("10.0.0.1:80", "10.0.0.1", true),
         ("", "", true),
         (":80", "", true),
+        // Found by fuzz/ (host): each of these normalised differently a second time.
+        ("a..", "a", true),
+        ("A..:80", "a", false),
+        ("[x:1", "[x:1", true),
+        ("[[::1]:8443", "[[::1]:8443", true),
+        ("[a:80]", "[a:80]", true),
     ];
     for (raw, want, borrowed) in rows {
         let got = normalize_host(raw);
         assert_eq!(got, want, "raw {raw:?}");
+        assert_eq!(normalize_host(&got), got, "normalising {raw:?} twice");
         assert_eq!(
             matches!(got, Cow::Borrowed(_)),
             borrowed,
