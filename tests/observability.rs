@@ -379,3 +379,29 @@ fn the_dashboard_and_the_docs_name_exactly_the_exposed_metrics() {
         );
     }
 }
+
+/// Reading the manifests is not a change: an untouched directory causes no reload (the file
+/// watcher once reported our own reads as events and re-parsed every --reload-debounce), and
+/// an edit causes one.
+#[test]
+fn an_untouched_manifest_directory_is_not_reloaded() {
+    let s = start(&[]);
+    let gw = &s.gw;
+    let events = || {
+        gw.metric_sum(
+            "pingress_controller_source_events_total",
+            &[("result", "event")],
+        )
+        .unwrap_or(0.0)
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(events(), 0.0, "reloads without any edit");
+    assert_eq!(gw.metric_sum("pingress_config_generation", &[]), Some(1.0));
+    let yaml = std::fs::read_to_string(gw.manifests_dir().join("shop.yaml")).unwrap();
+    gw.write("shop.yaml", &format!("{yaml}\n# touched\n"));
+    assert!(wait_until(Duration::from_secs(5), || events() >= 1.0));
+    std::thread::sleep(Duration::from_millis(600));
+    let after_edit = events();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(events(), after_edit, "reloads went on after the edit");
+}

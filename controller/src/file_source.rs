@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKind, RecursiveMode, Watcher};
 use pingress_translate::{translate, Objects, Options};
 use tokio::sync::mpsc;
 
@@ -141,6 +141,8 @@ pub async fn run_manifest_source(
 ) -> notify::Result<()> {
     let (tx, mut changes) = mpsc::unbounded_channel();
     let on_event = move |event: notify::Result<notify::Event>| match event {
+        // Opening and reading a file (our own reload among them) changes nothing.
+        Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
         Ok(_) => {
             let _ = tx.send(());
         }
