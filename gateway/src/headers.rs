@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use http::HeaderValue;
 use ipnet::IpNet;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
@@ -28,10 +29,35 @@ pub fn request_host(req: &RequestHeader) -> &str {
         .unwrap_or("")
 }
 
+/// [`request_host`] as a header value (shared, not copied).
+pub fn request_host_value(req: &RequestHeader) -> Option<HeaderValue> {
+    match req.headers.get(http::header::HOST) {
+        Some(host) => Some(host.clone()),
+        None => HeaderValue::from_str(req.uri.authority()?.as_str()).ok(),
+    }
+}
+
 /// Forwarding headers a client outside `--trusted-proxies` may not set.
 const UNTRUSTED_FORWARDING: [&str; 3] = ["forwarded", "x-forwarded-port", "x-forwarded-prefix"];
 
-/// Sets the `X-Forwarded-*` family and `X-Real-IP` on an upstream request.
+/// The connecting client's address, formatted once per connection.
+#[derive(Debug, Clone)]
+pub struct ClientAddr {
+    pub ip: IpAddr,
+    /// `ip` as a header value, for `X-Forwarded-For` and `X-Real-IP`.
+    pub header: HeaderValue,
+}
+
+impl ClientAddr {
+    pub fn new(ip: IpAddr) -> Self {
+        let header =
+            HeaderValue::from_str(&ip.to_string()).expect("an IP address is a header value");
+        ClientAddr { ip, header }
+    }
+}
+
+/// Sets the `X-Forwarded-*` family and `X-Real-IP` on an upstream request; `host` is the
+/// request's host as the client sent it.
 ///
 /// From a `client` in `trusted`, `X-Forwarded-For` is kept with the client appended,
 /// `X-Real-IP` is the right-most address of that chain that is not trusted (as nginx's
@@ -39,19 +65,19 @@ const UNTRUSTED_FORWARDING: [&str; 3] = ["forwarded", "x-forwarded-port", "x-for
 /// them. From anyone else every forwarding header is ours alone.
 pub fn set_forwarded(
     req: &mut RequestHeader,
-    client: Option<IpAddr>,
+    client: Option<&ClientAddr>,
     trusted: &[IpNet],
-    host: &str,
+    host: Option<HeaderValue>,
     proto: &'static str,
 ) -> Result<()> {
-    let from_trusted = client.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
+    let from_trusted = client.is_some_and(|c| trusted.iter().any(|net| net.contains(&c.ip)));
     if !from_trusted {
         for name in UNTRUSTED_FORWARDING {
             req.remove_header(name);
         }
     }
     match client {
-        Some(ip) if from_trusted => {
+        Some(client) if from_trusted => {
             let chain: Vec<String> = req
                 .headers
                 .get_all("x-forwarded-for")
@@ -60,7 +86,7 @@ pub fn set_forwarded(
                 .flat_map(|v| v.split(','))
                 .map(|a| a.trim().to_string())
                 .filter(|a| !a.is_empty())
-                .chain(std::iter::once(ip.to_string()))
+                .chain(std::iter::once(client.ip.to_string()))
                 .collect();
             let real = chain
                 .iter()
@@ -74,10 +100,9 @@ pub fn set_forwarded(
             req.insert_header("x-forwarded-for", chain.join(", "))?;
             req.insert_header("x-real-ip", real)?;
         }
-        Some(ip) => {
-            let ip = ip.to_string();
-            req.insert_header("x-forwarded-for", &ip)?;
-            req.insert_header("x-real-ip", ip)?;
+        Some(client) => {
+            req.insert_header("x-forwarded-for", client.header.clone())?;
+            req.insert_header("x-real-ip", client.header.clone())?;
         }
         None => {
             req.remove_header("x-forwarded-for");
@@ -85,15 +110,16 @@ pub fn set_forwarded(
         }
     }
     if !from_trusted || !req.headers.contains_key("x-forwarded-proto") {
-        req.insert_header("x-forwarded-proto", proto)?;
+        req.insert_header("x-forwarded-proto", HeaderValue::from_static(proto))?;
     }
     if from_trusted && req.headers.contains_key("x-forwarded-host") {
         return Ok(());
     }
-    if host.is_empty() {
-        req.remove_header("x-forwarded-host");
-    } else {
-        req.insert_header("x-forwarded-host", host)?;
+    match host {
+        Some(host) if !host.is_empty() => req.insert_header("x-forwarded-host", host)?,
+        _ => {
+            req.remove_header("x-forwarded-host");
+        }
     }
     Ok(())
 }
@@ -120,6 +146,12 @@ const RESPONSE_HOP_BY_HOP: [&str; 3] = ["keep-alive", "proxy-connection", "trail
 /// Removes hop-by-hop fields from an upstream response, including the ones its `Connection`
 /// header names (except `Upgrade`, needed for a `101 Switching Protocols`).
 pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
+    for name in RESPONSE_HOP_BY_HOP {
+        resp.remove_header(name);
+    }
+    if !resp.headers.contains_key(http::header::CONNECTION) {
+        return;
+    }
     let nominated: Vec<String> = resp
         .headers
         .get_all(http::header::CONNECTION)
@@ -131,12 +163,8 @@ pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
             !name.is_empty() && name != "close" && name != "keep-alive" && name != "upgrade"
         })
         .collect();
-    for name in nominated
-        .iter()
-        .map(String::as_str)
-        .chain(RESPONSE_HOP_BY_HOP)
-    {
-        resp.remove_header(name);
+    for name in &nominated {
+        resp.remove_header(name.as_str());
     }
 }
 
@@ -151,14 +179,9 @@ mod tests {
         req.insert_header("x-real-ip", "6.6.6.6").unwrap();
         req.insert_header("x-forwarded-proto", "https").unwrap();
         req.insert_header("forwarded", "for=6.6.6.6").unwrap();
-        set_forwarded(
-            &mut req,
-            Some("127.0.0.9".parse().unwrap()),
-            &[],
-            "shop.example.com",
-            "http",
-        )
-        .unwrap();
+        let client = ClientAddr::new("127.0.0.9".parse().unwrap());
+        let host = Some(HeaderValue::from_static("shop.example.com"));
+        set_forwarded(&mut req, Some(&client), &[], host, "http").unwrap();
         let get = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_string();
         assert_eq!(get("x-forwarded-for"), "127.0.0.9");
         assert_eq!(get("x-real-ip"), "127.0.0.9");
@@ -177,8 +200,9 @@ mod tests {
         req.append_header("x-forwarded-for", "10.1.2.3").unwrap();
         req.insert_header("x-forwarded-proto", "https").unwrap();
         req.insert_header("forwarded", "for=203.0.113.7").unwrap();
-        let peer = Some("10.9.9.9".parse().unwrap());
-        set_forwarded(&mut req, peer, &trusted, "shop.example.com", "http").unwrap();
+        let peer = ClientAddr::new("10.9.9.9".parse().unwrap());
+        let host = || Some(HeaderValue::from_static("shop.example.com"));
+        set_forwarded(&mut req, Some(&peer), &trusted, host(), "http").unwrap();
         let get = |req: &RequestHeader, n: &str| {
             req.headers.get(n).unwrap().to_str().unwrap().to_string()
         };
@@ -196,14 +220,8 @@ mod tests {
         assert_eq!(get(&req, "forwarded"), "for=203.0.113.7");
 
         // The same headers from an untrusted peer are all replaced.
-        set_forwarded(
-            &mut req,
-            Some("192.0.2.1".parse().unwrap()),
-            &trusted,
-            "h",
-            "http",
-        )
-        .unwrap();
+        let outsider = ClientAddr::new("192.0.2.1".parse().unwrap());
+        set_forwarded(&mut req, Some(&outsider), &trusted, host(), "http").unwrap();
         assert_eq!(get(&req, "x-forwarded-for"), "192.0.2.1");
         assert_eq!(get(&req, "x-real-ip"), "192.0.2.1");
         assert_eq!(get(&req, "x-forwarded-proto"), "http");

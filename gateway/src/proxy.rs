@@ -23,7 +23,7 @@ use pingress_routing::{normalize_host, normalize_path, PathError};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::generation::{Generation, LiveConfig, RouteTarget};
-use crate::headers;
+use crate::headers::{self, ClientAddr};
 use crate::limits::{self, Connections, Limits, ProtectionMetrics, Reason};
 use crate::metrics::{Metrics, RequestOutcome};
 use crate::request_id::RequestIds;
@@ -64,13 +64,17 @@ pub struct IngressProxy {
     pub protection: ProtectionMetrics,
 }
 
-/// Keeps `pingress_downstream_http1_connections` up while an HTTP/1.x connection is open: it
-/// travels from request to request on a keep-alive connection and drops with the connection.
-struct ConnectionGuard(prometheus::IntGauge);
+/// What an HTTP/1.x connection carries from request to request (keep-alive): the client's
+/// address, formatted once, and `pingress_downstream_http1_connections` kept up until the
+/// connection drops.
+struct ConnectionGuard {
+    gauge: prometheus::IntGauge,
+    client: Option<Arc<ClientAddr>>,
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.dec();
+        self.gauge.dec();
     }
 }
 
@@ -86,6 +90,8 @@ pub struct RequestCtx {
     endpoint: Option<SocketAddr>,
     /// Every endpoint tried so far, not to be chosen again for this request.
     tried: Vec<SocketAddr>,
+    /// The connecting client (HTTP/1: shared by every request of the connection).
+    client: Option<Arc<ClientAddr>>,
     /// Counts the request against its endpoint's in-flight requests.
     endpoint_in_flight: Option<EndpointInFlight>,
     /// The route's timeouts (annotations, else the flags).
@@ -278,6 +284,7 @@ impl ProxyHttp for IngressProxy {
             route: None,
             endpoint: None,
             tried: Vec::new(),
+            client: None,
             endpoint_in_flight: None,
             timeouts: self.timeouts,
             retries: 0,
@@ -305,18 +312,27 @@ impl ProxyHttp for IngressProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let http2 = session.as_downstream().is_http2();
-        if ctx.connection.is_none() {
-            // The first request of a connection (every stream of an HTTP/2 one): the header
-            // deadline is met.
-            if let Some(socket) = session.digest().and_then(|d| d.socket_digest.as_ref()) {
-                self.connections
-                    .request_seen(limits::connection_key(socket));
-            }
-            if !http2 {
-                let gauge = self.metrics.downstream_http1_connections.clone();
-                gauge.inc();
-                ctx.connection = Some(Arc::new(ConnectionGuard(gauge)));
+        match &ctx.connection {
+            Some(connection) => ctx.client = connection.client.clone(),
+            None => {
+                // The first request of a connection (every stream of an HTTP/2 one): the header
+                // deadline is met.
+                if let Some(socket) = session.digest().and_then(|d| d.socket_digest.as_ref()) {
+                    self.connections
+                        .request_seen(limits::connection_key(socket));
+                }
+                ctx.client = session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| Arc::new(ClientAddr::new(a.ip())));
+                if !session.as_downstream().is_http2() {
+                    let gauge = self.metrics.downstream_http1_connections.clone();
+                    gauge.inc();
+                    ctx.connection = Some(Arc::new(ConnectionGuard {
+                        gauge,
+                        client: ctx.client.clone(),
+                    }));
+                }
             }
         }
         ctx.request_id = self.request_ids.of(session.req_header());
@@ -370,10 +386,7 @@ impl ProxyHttp for IngressProxy {
         if ctx.attempts == 0 {
             upstream.earn_retry();
         }
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
+        let client_ip = ctx.client.as_ref().map(|c| c.ip);
         let key = RequestKey::new(&session.req_header().headers, client_ip);
         let Some((addr, in_flight)) = upstream.select(&key, &ctx.tried) else {
             // Nothing at all (503), or every endpoint already failed this request (502).
@@ -483,17 +496,13 @@ impl ProxyHttp for IngressProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let host = headers::request_host(session.req_header()).to_string();
+        let host = headers::request_host_value(session.req_header());
         let proto = if ctx.tls { "https" } else { "http" };
         headers::set_forwarded(
             upstream_request,
-            client_ip,
+            ctx.client.as_deref(),
             &self.trusted_proxies,
-            &host,
+            host,
             proto,
         )?;
         if !self.limits.allow_underscores_in_headers {
