@@ -268,12 +268,19 @@ pub mod yaml {
     /// A Service `name` with port 80 named `http`, and one EndpointSlice per endpoint (each
     /// endpoint listens on its own port), all ready.
     pub fn service(name: &str, endpoints: &[SocketAddr]) -> String {
+        let endpoints: Vec<(SocketAddr, bool)> = endpoints.iter().map(|a| (*a, true)).collect();
+        service_with_readiness(name, &endpoints)
+    }
+
+    /// Like [`service`], with each endpoint's `ready` condition given: `(address, ready)`.
+    /// The EndpointSlice of the i-th endpoint is named `NAME-i`.
+    pub fn service_with_readiness(name: &str, endpoints: &[(SocketAddr, bool)]) -> String {
         let mut out = format!(
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n  - name: http\n    port: 80\n---\n"
         );
-        for (i, addr) in endpoints.iter().enumerate() {
+        for (i, (addr, ready)) in endpoints.iter().enumerate() {
             out.push_str(&format!(
-                "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-{i}\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: IPv4\nports:\n- name: http\n  port: {}\nendpoints:\n- addresses: [\"{}\"]\n  conditions:\n    ready: true\n---\n",
+                "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-{i}\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: IPv4\nports:\n- name: http\n  port: {}\nendpoints:\n- addresses: [\"{}\"]\n  conditions:\n    ready: {ready}\n---\n",
                 addr.port(),
                 addr.ip()
             ));

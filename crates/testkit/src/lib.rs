@@ -8,14 +8,15 @@
 pub mod certs;
 pub mod gateway;
 pub mod kube_api;
+pub mod load;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,8 @@ struct Shared {
     connections: AtomicUsize,
     unhealthy: AtomicBool,
     stop: AtomicBool,
+    /// The connections being served, by accept number, so that [`Backend::kill`] can close them.
+    open: Mutex<BTreeMap<usize, TcpStream>>,
 }
 
 impl Backend {
@@ -75,9 +78,21 @@ impl Backend {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                shared_c.connections.fetch_add(1, Ordering::SeqCst);
+                let id = shared_c.connections.fetch_add(1, Ordering::SeqCst);
+                if let Ok(clone) = stream.try_clone() {
+                    lock(&shared_c.open).insert(id, clone);
+                }
+                if shared_c.stop.load(Ordering::SeqCst) {
+                    // Killed while this one was being accepted (`kill` may have missed it):
+                    // close it unanswered.
+                    lock(&shared_c.open).remove(&id);
+                    break;
+                }
                 let (name, shared) = (name_c.clone(), shared_c.clone());
-                thread::spawn(move || serve_connection(stream, &name, behaviour, &shared));
+                thread::spawn(move || {
+                    serve_connection(stream, &name, behaviour, &shared);
+                    lock(&shared.open).remove(&id);
+                });
             }
         });
         Ok(Backend {
@@ -114,6 +129,27 @@ impl Backend {
     pub fn set_healthy(&self, healthy: bool) {
         self.shared.unhealthy.store(!healthy, Ordering::SeqCst);
     }
+
+    /// Dies as a killed process would: the listener closes (new connections are refused) and
+    /// every open connection is shut down, whether idle, mid-request or mid-delay; requests it
+    /// was working on get no answer. Returns how many connections were open. A new backend may
+    /// then be started on the same address with [`Backend::start_on`].
+    pub fn kill(&self) -> usize {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag and drops the listener; what it accepts
+        // meanwhile is dropped (closed) unanswered.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        let open = std::mem::take(&mut *lock(&self.shared.open));
+        for stream in open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        open.len()
+    }
+}
+
+/// Locks `mutex`, also after a panic in another thread (the data is plain bookkeeping).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for Backend {
