@@ -241,6 +241,13 @@ struct GatewayArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     shutdown_timeout: Duration,
 
+    /// After SIGTERM, keep accepting and serving this long with /readyz failing, so that load
+    /// balancers take the node out before the listeners close (a connection still in the
+    /// accept queue at that moment would be reset). 0: close at once. The pod's
+    /// terminationGracePeriodSeconds must exceed this plus --shutdown-timeout.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    shutdown_delay: Duration,
+
     /// Start as the successor of a running gateway: take over its listening sockets through
     /// --upgrade-socket (send the old process SIGQUIT to hand them over), so that a binary
     /// upgrade refuses no connection. The old process then finishes its requests and exits.
@@ -668,6 +675,7 @@ fn serve_gateway(
                 eject_for: args.eject_for,
             },
             shutdown_timeout: args.shutdown_timeout,
+            shutdown_delay: args.shutdown_delay,
             upgrade: args.upgrade,
             upgrade_socket: args.upgrade_socket,
             stale_after,

@@ -612,6 +612,76 @@ fn sigterm_under_load() {
     );
 }
 
+/// (d') SIGTERM with `--shutdown-delay`: `/readyz` fails at once while the gateway goes on
+/// accepting and serving new connections for the delay; then the listener closes and the
+/// process exits. A load balancer that follows `/readyz` has stopped sending by then, so the
+/// accept-queue race of (d) does not happen.
+#[test]
+fn sigterm_with_a_drain_delay_keeps_serving_until_the_delay_is_over() {
+    let _serial = serial();
+    let web = backend("web", "127.0.0.2", Behaviour::Echo);
+    let manifests = [yaml::service("web", &[web.addr()]), route_to("web")].concat();
+    let gw = GatewayProcess::start(
+        BIN,
+        &[("web.yaml", &manifests)],
+        &["--shutdown-delay", "2s", "--shutdown-timeout", "1s"],
+    );
+    let http = gw.http;
+    let readyz = || pingress_testkit::get(gw.admin, "admin", "/readyz").map(|r| r.status);
+    assert_eq!(readyz().ok(), Some(200));
+    let signalled = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert!(
+        wait_until(Duration::from_secs(1), || readyz().ok() == Some(503)),
+        "/readyz still ready after SIGTERM"
+    );
+    let not_ready_after = signalled.elapsed();
+    // During the delay every new connection is served.
+    let mut served = 0;
+    while signalled.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(
+            one_request(http, "web.test"),
+            Outcome::Ok,
+            "a new connection {:?} after SIGTERM",
+            signalled.elapsed()
+        );
+        served += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Then the listener closes.
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            TcpStream::connect_timeout(&http, Duration::from_secs(1))
+                .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+        }),
+        "the listener still accepts 3 s after the 2 s delay"
+    );
+    let closed_after = signalled.elapsed();
+    figures(
+        "sigterm_with_a_drain_delay",
+        &[
+            (
+                "not_ready_after_ms",
+                not_ready_after.as_millis().to_string(),
+            ),
+            ("served_during_delay", served.to_string()),
+            (
+                "listener_closed_after_ms",
+                closed_after.as_millis().to_string(),
+            ),
+        ],
+    );
+    assert!(
+        closed_after >= Duration::from_secs(2),
+        "closed after {closed_after:?}, before the delay"
+    );
+    assert!(served >= 10, "only {served} requests during the delay");
+}
+
 /// The invalid Ingress number `i`, of one of five kinds in turn, each giving exactly one
 /// diagnostic; all point at the Service `trap`, which must never get a request. Kinds 1–3 name
 /// `web.test`, the host the load is on. Returns (YAML, whether it is a parse error).

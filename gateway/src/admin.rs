@@ -14,6 +14,7 @@ use pingress_channel::ChannelStatus;
 
 use crate::generation::LiveConfig;
 use crate::metrics::Metrics;
+use crate::shutdown::Draining;
 
 pub struct AdminApp {
     pub live: Arc<LiveConfig>,
@@ -22,6 +23,8 @@ pub struct AdminApp {
     pub channel: Option<Arc<ChannelStatus>>,
     /// `/readyz` fails once the channel has been down this long.
     pub stale_after: Duration,
+    /// `/readyz` fails once SIGTERM arrived.
+    pub draining: Arc<Draining>,
 }
 
 impl AdminApp {
@@ -49,6 +52,11 @@ impl ServeHttp for AdminApp {
                     .as_ref()
                     .map_or(Duration::ZERO, |c| c.stale_for());
                 match self.live.load().number {
+                    _ if self.draining.is_draining() => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        b"not ready: draining after SIGTERM\n".to_vec(),
+                    ),
                     0 => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         "text/plain",

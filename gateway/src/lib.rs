@@ -20,6 +20,7 @@ pub mod limits;
 pub mod metrics;
 pub mod proxy;
 pub mod request_id;
+pub mod shutdown;
 pub mod status;
 pub mod tls;
 pub mod upstream;
@@ -32,7 +33,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 pub use http::HeaderValue;
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 pub use pingress_channel::ChannelStatus;
@@ -46,6 +47,7 @@ use crate::limits::{Connections, LimitedApp, Limits, ProtectionMetrics};
 use crate::metrics::Metrics;
 use crate::proxy::{IngressProxy, Timeouts};
 use crate::request_id::RequestIds;
+use crate::shutdown::{Draining, SignalWatch};
 use crate::upstream::UpstreamDefaults;
 
 /// How the gateway listens and talks to upstreams.
@@ -65,6 +67,8 @@ pub struct GatewayOptions {
     /// After SIGTERM (which closes the listeners at once): how long requests in flight get to
     /// finish.
     pub shutdown_timeout: Duration,
+    /// After SIGTERM and before the listeners close: serving on, with `/readyz` failing.
+    pub shutdown_delay: Duration,
     /// Take the listening sockets over from a running gateway (graceful upgrade) instead of
     /// binding them.
     pub upgrade: bool,
@@ -114,6 +118,7 @@ pub fn run(
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
+    let draining = Arc::new(Draining::default());
     server.bootstrap();
 
     let live = Arc::new(
@@ -159,6 +164,7 @@ pub fn run(
             metrics: metrics.clone(),
             channel,
             stale_after: options.stale_after,
+            draining: draining.clone(),
         },
     );
     admin.add_tcp(&options.listen_admin.to_string());
@@ -183,7 +189,13 @@ pub fn run(
     server.add_service(applier);
     server.add_service(proxy);
     server.add_service(admin);
-    server.run_forever()
+    server.run(RunArgs {
+        shutdown_signal: Box::new(SignalWatch {
+            draining,
+            delay: options.shutdown_delay,
+        }),
+    });
+    std::process::exit(0)
 }
 
 /// Applies every Snapshot that arrives on the config channel, newest first, until shutdown.
