@@ -1,18 +1,28 @@
 //! The access log: one line per request on stdout, as JSON (default) or text.
 //!
-//! The request path formats its line and hands it to a writer thread over a bounded channel;
-//! it never waits for stdout, and never wakes the writer (which drains the queue every 20 ms). When the writer falls behind and the channel is full, the line is
-//! dropped and `pingress_access_log_dropped_total` counts it.
+//! The request path appends its line to a buffer of its own thread (a mutex only the writer
+//! thread ever contends for, once per drain) and never waits for stdout, never allocates once
+//! its buffer has grown, and never wakes the writer: the writer drains every thread's buffer
+//! every 20 ms. When a thread's buffer holds more than [`MAX_PENDING`] bytes (the writer fell
+//! behind), the line is dropped and `pingress_access_log_dropped_total` counts it. Lines of one
+//! thread stay in order; lines of different threads interleave by drain.
+//!
+//! The JSON line is written by hand (the fields are fixed): it was `serde_json`'s map
+//! serializer into a fresh `String` per line, a sixth of what Pingress adds to a request
+//! (docs/performance.md, "Where the time goes").
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use prometheus::IntCounter;
 use serde::Serialize;
 
-/// Lines waiting for the writer before new ones are dropped.
-const QUEUE: usize = 16_384;
+/// Bytes a thread's buffer may hold between two drains before lines are dropped (about 9,000
+/// lines; the writer drains every 20 ms).
+const MAX_PENDING: usize = 4 << 20;
 
 /// `--access-log` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +66,44 @@ fn rfc3339<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Er
 }
 
 impl Entry<'_> {
-    fn text(&self) -> String {
-        let or_dash = |v: Option<&str>| v.unwrap_or("-").to_string();
-        format!(
-            "{} {} {} \"{} {}{} {}\" {} {} {:.3} {} ingress={} service={} endpoint={} retries={} id={}\n",
+    /// Appends the JSON line (with its newline) to `out`: the same object `serde_json` makes
+    /// of an `Entry` (the tests compare the two).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut obj = JsonObject::new(out);
+        obj.key("time");
+        let _ = write!(
+            obj.out,
+            "\"{}\"",
+            humantime::format_rfc3339_millis(self.time)
+        );
+        obj.str("request_id", Some(self.request_id));
+        obj.str("client", self.client.as_deref());
+        obj.str("method", Some(self.method));
+        obj.str("host", Some(self.host));
+        obj.str("path", Some(self.path));
+        obj.str("protocol", Some(self.protocol));
+        obj.display("status", self.status);
+        obj.display("request_bytes", self.request_bytes);
+        obj.display("response_bytes", self.response_bytes);
+        obj.float("duration", Some(self.duration));
+        obj.float("upstream_duration", self.upstream_duration);
+        obj.str("ingress", self.ingress);
+        obj.str("route", self.route);
+        obj.str("service", self.service);
+        obj.str("endpoint", self.endpoint.as_deref());
+        obj.display("retries", self.retries);
+        obj.str("tls", self.tls);
+        obj.str("user_agent", self.user_agent);
+        obj.out.extend_from_slice(b"}\n");
+    }
+
+    fn write_text(&self, out: &mut Vec<u8>) {
+        fn or_dash(v: Option<&str>) -> &str {
+            v.unwrap_or("-")
+        }
+        let _ = write!(
+            out,
+            "{} {} {} \"{} {}{} {}\" {} {} {:.3} ",
             humantime::format_rfc3339_millis(self.time),
             or_dash(self.client.as_deref()),
             or_dash(self.tls),
@@ -70,91 +114,240 @@ impl Entry<'_> {
             self.status,
             self.response_bytes,
             self.duration,
-            self.upstream_duration
-                .map_or("-".to_string(), |d| format!("{d:.3}")),
+        );
+        let _ = match self.upstream_duration {
+            Some(d) => write!(out, "{d:.3}"),
+            None => write!(out, "-"),
+        };
+        let _ = writeln!(
+            out,
+            " ingress={} service={} endpoint={} retries={} id={}",
             or_dash(self.ingress),
             or_dash(self.service),
             or_dash(self.endpoint.as_deref()),
             self.retries,
             self.request_id,
-        )
+        );
+    }
+
+    #[cfg(test)]
+    fn text(&self) -> String {
+        let mut out = Vec::new();
+        self.write_text(&mut out);
+        String::from_utf8(out).expect("UTF-8")
+    }
+}
+
+/// Writes the members of one JSON object.
+struct JsonObject<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        JsonObject { out, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn str(&mut self, key: &str, value: Option<&str>) {
+        self.key(key);
+        match value {
+            Some(v) => json_string(self.out, v),
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
+
+    fn display(&mut self, key: &str, value: impl std::fmt::Display) {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+    }
+
+    /// A number as `serde_json` writes it: the shortest form that reads back the same; `null`
+    /// when not finite.
+    fn float(&mut self, key: &str, value: Option<f64>) {
+        self.key(key);
+        match value {
+            Some(v) if v.is_finite() => {
+                let _ = write!(self.out, "{v:?}");
+            }
+            _ => self.out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// Appends `s` as a JSON string: quote and backslash escaped, control characters as `\n`,
+/// `\t`, ... or `\u00XX`, everything else (UTF-8 included) as is, like `serde_json`.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// One thread's pending lines.
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the request path and the writer share: every thread's buffer.
+struct Shared {
+    /// Tells this log's buffers from another's in the threads' lists.
+    id: u64,
+    buffers: Mutex<Vec<Buffer>>,
+}
+
+thread_local! {
+    /// This thread's buffer in each access log it wrote to, by [`Shared::id`].
+    static LOCAL: RefCell<Vec<(u64, Buffer)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Shared {
+    /// Runs `f` on this thread's buffer, registering it on first use.
+    fn with_local<R>(self: &Arc<Self>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            let buffer = match local.iter().find(|(id, _)| *id == self.id) {
+                Some((_, buffer)) => buffer.clone(),
+                None => {
+                    let buffer = Buffer::default();
+                    lock(&self.buffers).push(buffer.clone());
+                    local.push((self.id, buffer.clone()));
+                    buffer
+                }
+            };
+            drop(local);
+            let mut lines = lock(&buffer);
+            f(&mut lines)
+        })
     }
 }
 
 /// The request path's handle on the access log.
 pub struct AccessLog {
     format: AccessLogFormat,
-    queue: Option<SyncSender<String>>,
+    shared: Option<Arc<Shared>>,
     dropped: IntCounter,
+    max_pending: usize,
 }
 
 impl AccessLog {
     /// Starts the writer thread (unless `format` is `Off`).
     pub fn start(format: AccessLogFormat, dropped: IntCounter) -> Self {
-        let queue = (format != AccessLogFormat::Off).then(|| {
-            let (tx, rx) = sync_channel(QUEUE);
+        let log = Self::unstarted(format, dropped, MAX_PENDING);
+        if let Some(shared) = &log.shared {
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name("pingress-access-log".into())
-                .spawn(move || write_lines(rx))
+                .spawn(move || write_lines(shared))
                 .expect("spawn the access log writer");
-            tx
+        }
+        log
+    }
+
+    /// The log without its writer thread.
+    fn unstarted(format: AccessLogFormat, dropped: IntCounter, max_pending: usize) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        let shared = (format != AccessLogFormat::Off).then(|| {
+            Arc::new(Shared {
+                id: IDS.fetch_add(1, Ordering::Relaxed),
+                buffers: Mutex::new(Vec::new()),
+            })
         });
         AccessLog {
             format,
-            queue,
+            shared,
             dropped,
+            max_pending,
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.queue.is_some()
+        self.shared.is_some()
     }
 
-    /// Queues one line; never blocks.
+    /// Appends one line to this thread's buffer; never blocks on output.
     pub fn log(&self, entry: &Entry) {
-        let Some(queue) = &self.queue else { return };
-        let line = match self.format {
-            AccessLogFormat::Json => {
-                let mut line = serde_json::to_string(entry).expect("entries serialize");
-                line.push('\n');
-                line
+        let Some(shared) = &self.shared else { return };
+        let written = shared.with_local(|lines| {
+            if lines.len() >= self.max_pending {
+                return false;
             }
-            AccessLogFormat::Text => entry.text(),
-            AccessLogFormat::Off => return,
-        };
-        if let Err(TrySendError::Full(_)) = queue.try_send(line) {
+            match self.format {
+                AccessLogFormat::Json => entry.write_json(lines),
+                AccessLogFormat::Text => entry.write_text(lines),
+                AccessLogFormat::Off => {}
+            }
+            true
+        });
+        if !written {
             self.dropped.inc();
         }
     }
 }
 
-/// How often the writer wakes to drain the queue. Waking on a timer rather than per line keeps
-/// the request path free of wake-up system calls; at the queue's size this drains over 800,000
-/// lines a second.
+/// How often the writer wakes to drain the buffers. Waking on a timer rather than per line
+/// keeps the request path free of wake-up system calls.
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Writes queued lines to stdout in batches until every sender is gone.
-fn write_lines(lines: Receiver<String>) {
+/// Writes every thread's lines to stdout every [`DRAIN_EVERY`], until the log is dropped.
+fn write_lines(shared: Arc<Shared>) {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    // Swapped with each thread's buffer in turn, so both keep their capacity.
+    let mut spare: Vec<u8> = Vec::new();
     loop {
         std::thread::sleep(DRAIN_EVERY);
+        // Only this thread holds `shared` once the AccessLog is gone: drain once more, stop.
+        let last = Arc::strong_count(&shared) == 1;
+        let buffers = lock(&shared.buffers).clone();
         let mut wrote = false;
-        loop {
-            match lines.try_recv() {
-                Ok(line) => {
-                    let _ = out.write_all(line.as_bytes());
-                    wrote = true;
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    let _ = out.flush();
-                    return;
-                }
+        for buffer in &buffers {
+            std::mem::swap(&mut *lock(buffer), &mut spare);
+            if !spare.is_empty() {
+                let _ = out.write_all(&spare);
+                spare.clear();
+                wrote = true;
             }
         }
         if wrote {
             let _ = out.flush();
+        }
+        if last {
+            return;
         }
     }
 }
@@ -209,17 +402,58 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_drops_lines_instead_of_blocking() {
+    fn a_full_buffer_drops_lines_instead_of_blocking() {
         let dropped = IntCounter::new("dropped", "test").unwrap();
-        let (tx, _rx) = sync_channel(1);
-        let log = AccessLog {
-            format: AccessLogFormat::Json,
-            queue: Some(tx),
-            dropped: dropped.clone(),
-        };
+        let log = AccessLog::unstarted(AccessLogFormat::Json, dropped.clone(), 1);
         for _ in 0..3 {
             log.log(&entry());
         }
         assert_eq!(dropped.get(), 2);
+    }
+
+    #[test]
+    fn json_lines_are_what_serde_json_makes() {
+        let mut e = entry();
+        let awkward = "a\"b\\c\nd\te\u{1}f\u{7f}g é ✓";
+        for (user_agent, upstream, client) in [
+            (None, None, None),
+            (Some(awkward), Some(1e-7), Some("[::1]:80".to_string())),
+            (Some(""), Some(12345.678), None),
+        ] {
+            e.user_agent = user_agent;
+            e.upstream_duration = upstream;
+            e.client = client;
+            let mut line = Vec::new();
+            e.write_json(&mut line);
+            assert!(line.ends_with(b"}\n") && line.iter().filter(|&&b| b == b'\n').count() == 1);
+            let ours: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            let theirs = serde_json::to_value(&e).unwrap();
+            assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn lines_of_every_thread_reach_the_writer() {
+        let dropped = IntCounter::new("dropped", "test").unwrap();
+        let log = Arc::new(AccessLog::unstarted(
+            AccessLogFormat::Text,
+            dropped,
+            MAX_PENDING,
+        ));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let log = log.clone();
+                std::thread::spawn(move || (0..5).for_each(|_| log.log(&entry())))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let shared = log.shared.as_ref().unwrap();
+        let buffers = lock(&shared.buffers).clone();
+        assert_eq!(buffers.len(), 3);
+        let lines: usize = buffers
+            .iter()
+            .map(|b| lock(b).iter().filter(|&&c| c == b'\n').count())
+            .sum();
+        assert_eq!(lines, 15);
     }
 }

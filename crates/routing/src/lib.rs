@@ -21,11 +21,42 @@
 //! The table is immutable and lock-free; lookups are a handful of hash probes (one per host tier
 //! and per path segment), never a scan over the rules, and do not allocate when the host is
 //! already normal.
+//!
+//! Cost per lookup (benches/micro, docs/performance.md): the maps hash with foldhash, not
+//! SipHash (the keys are configuration, not attacker input: a request only looks up, so it
+//! cannot fill a bucket), and each virtual host keeps the set of its rule lengths, so a path
+//! segment no rule is that long is skipped without a probe. `/team7/service/v1/items/42` under
+//! `Prefix /team7/service` probes one prefix, not four.
 
 use std::borrow::Cow;
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap as StdHashMap;
 
 use pingress_model::{Backend, HostMatch, PathMatch, RoutePolicy, Snapshot};
+
+/// The table's maps: std's hashbrown with foldhash instead of SipHash (several times faster on
+/// short strings; randomly seeded per process).
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+
+/// The lengths of a virtual host's rules of one kind, as a bit set: bit `n` for a rule `n`
+/// bytes long, bit 63 for every rule of 63 bytes or more. A candidate whose bit is clear
+/// cannot match and is not probed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Lengths(u64);
+
+impl Lengths {
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    fn add(&mut self, len: usize) {
+        self.0 |= Self::bit(len);
+    }
+
+    fn may_contain(self, len: usize) -> bool {
+        self.0 & Self::bit(len) != 0
+    }
+}
 
 mod path;
 pub use path::{normalize_path, EncodedSlashes, PathError};
@@ -119,28 +150,35 @@ struct VirtualHost<T> {
     host: HostMatch,
     exact: HashMap<String, Target<T>>,
     prefix: HashMap<String, Target<T>>,
+    exact_lengths: Lengths,
+    prefix_lengths: Lengths,
 }
 
 impl<T> VirtualHost<T> {
     fn new(host: HostMatch) -> Self {
         VirtualHost {
             host,
-            exact: HashMap::new(),
-            prefix: HashMap::new(),
+            exact: HashMap::default(),
+            prefix: HashMap::default(),
+            exact_lengths: Lengths::default(),
+            prefix_lengths: Lengths::default(),
         }
     }
 
-    fn rules(&self, kind: Kind) -> &HashMap<String, Target<T>> {
+    fn rules(&self, kind: Kind) -> (&HashMap<String, Target<T>>, Lengths) {
         match kind {
-            Kind::Exact => &self.exact,
-            Kind::Prefix => &self.prefix,
+            Kind::Exact => (&self.exact, self.exact_lengths),
+            Kind::Prefix => (&self.prefix, self.prefix_lengths),
         }
     }
 
     /// The best rule for `path`: candidates come best first, so the first hit wins.
     fn find(&self, path: &str) -> Option<RouteMatch<'_, T>> {
         candidates(path)
-            .find_map(|(kind, key)| self.rules(kind).get(key))
+            .find_map(|(kind, key)| {
+                let (rules, lengths) = self.rules(kind);
+                lengths.may_contain(key.len()).then(|| rules.get(key))?
+            })
             .map(|target| target.to_match(Some(&self.host)))
     }
 }
@@ -179,8 +217,8 @@ impl<T> RouteTable<T> {
     /// `target`).
     pub fn build(snapshot: &Snapshot, mut target: impl FnMut(&Backend) -> T) -> Self {
         let mut table = RouteTable {
-            exact: HashMap::new(),
-            wildcard: HashMap::new(),
+            exact: HashMap::default(),
+            wildcard: HashMap::default(),
             any: None,
             default: None,
             len: 0,
@@ -195,11 +233,12 @@ impl<T> RouteTable<T> {
                 HostMatch::Any => table.any.get_or_insert_with(new),
             };
             for route in &vh.routes {
-                let (rules, key) = match &route.path {
-                    PathMatch::Exact(p) => (&mut vhost.exact, p),
-                    PathMatch::Prefix(p) => (&mut vhost.prefix, p),
+                let (rules, lengths, key) = match &route.path {
+                    PathMatch::Exact(p) => (&mut vhost.exact, &mut vhost.exact_lengths, p),
+                    PathMatch::Prefix(p) => (&mut vhost.prefix, &mut vhost.prefix_lengths, p),
                 };
                 if let Entry::Vacant(slot) = rules.entry(key.clone()) {
+                    lengths.add(key.len());
                     slot.insert(Target {
                         path: Some(route.path.clone()),
                         backend: route.backend.clone(),
