@@ -7,7 +7,7 @@
 //! state survives a swap (and Pingora's connection pool is keyed by endpoint address, so pooled
 //! keep-alive connections survive every swap).
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -19,6 +19,9 @@ use crate::metrics::{Metrics, RouteCounters};
 
 use crate::tls::{CertStore, CertifiedKey};
 use crate::upstream::{EndpointState, HealthChecks, Upstream, UpstreamDefaults};
+
+/// Maps built per configuration, keyed by cluster id or address: foldhash, not SipHash.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 /// What a route leads to at run time: its upstream, and, once it served a request, its
 /// metrics and log labels.
@@ -183,11 +186,33 @@ impl LiveConfig {
         self.current.load()
     }
 
-    /// Compiles `snapshot` against the live generation and swaps it in.
-    pub fn apply(&self, snapshot: Arc<Snapshot>) {
-        let previous = self.current.load();
+    /// Compiles `snapshot` against the live generation and swaps it in. Returns the generation
+    /// it replaced, which requests in flight may still hold (see [`release`]).
+    pub fn apply(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
+        let previous = self.current.load_full();
         let next = Generation::compile(snapshot, &self.fallback, &self.checks, Some(&previous));
         self.current.store(Arc::new(next));
+        previous
+    }
+}
+
+/// Drops the retired generations no request holds any more, and returns true when it dropped
+/// one. (`ArcSwap` turns every reader's borrowed `load()` into a counted reference when the
+/// value is swapped out, so the strong count is exact.)
+pub fn release(retired: &mut Vec<Arc<Generation>>) -> bool {
+    let before = retired.len();
+    retired.retain(|generation| Arc::strong_count(generation) > 1);
+    retired.len() < before
+}
+
+/// Hands freed heap memory back to the operating system. glibc keeps what a dropped generation
+/// freed in its arenas (a 10,000-Ingress table left RSS 340 MiB up after it was swapped out);
+/// `malloc_trim` returns the free pages of every arena. Elsewhere a no-op.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

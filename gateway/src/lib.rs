@@ -42,7 +42,7 @@ use tokio::sync::watch;
 
 use crate::access_log::{AccessLog, AccessLogFormat};
 use crate::admin::AdminApp;
-use crate::generation::LiveConfig;
+use crate::generation::{Generation, LiveConfig};
 use crate::limits::{Connections, LimitedApp, Limits, ProtectionMetrics};
 use crate::metrics::Metrics;
 use crate::proxy::{IngressProxy, Timeouts};
@@ -205,14 +205,18 @@ struct ConfigApplier {
     metrics: Arc<Metrics>,
 }
 
+/// How often retired generations are checked for requests still holding them.
+const RELEASE_EVERY: Duration = Duration::from_millis(100);
+
 impl ConfigApplier {
-    fn apply(&self, snapshot: Arc<Snapshot>) {
+    /// Applies `snapshot`; returns the generation it replaced.
+    fn apply(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
         let started = std::time::Instant::now();
         let generation = snapshot.generation;
         let clusters = snapshot.clusters.len();
         let endpoints: usize = snapshot.clusters.values().map(|c| c.endpoints.len()).sum();
         let certificates = snapshot.tls.certificates.len();
-        self.live.apply(snapshot);
+        let previous = self.live.apply(snapshot);
         let elapsed = started.elapsed();
         let routes = self.live.load().routes.len();
         let m = &self.metrics;
@@ -233,6 +237,20 @@ impl ConfigApplier {
             elapsed_us = elapsed.as_micros() as u64,
             "configuration applied"
         );
+        previous
+    }
+
+    /// Drops the retired generations no request holds any more (here, not on a request's
+    /// thread) and gives the memory they freed back to the system.
+    fn release(retired: &mut Vec<Arc<Generation>>) {
+        let started = std::time::Instant::now();
+        if generation::release(retired) {
+            generation::return_freed_memory();
+            tracing::debug!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "retired configuration released"
+            );
+        }
     }
 }
 
@@ -240,17 +258,25 @@ impl ConfigApplier {
 impl BackgroundService for ConfigApplier {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut snapshots = self.snapshots.clone();
+        let mut retired: Vec<Arc<Generation>> = Vec::new();
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
             if snapshot.generation > 0 {
-                self.apply(snapshot);
+                retired.push(self.apply(snapshot));
             }
-            tokio::select! {
-                changed = snapshots.changed() => if changed.is_err() {
-                    tracing::warn!("config channel closed; keeping the last configuration");
-                    return;
-                },
-                _ = shutdown.changed() => return,
+            loop {
+                Self::release(&mut retired);
+                tokio::select! {
+                    changed = snapshots.changed() => if changed.is_err() {
+                        tracing::warn!("config channel closed; keeping the last configuration");
+                        return;
+                    } else {
+                        break;
+                    },
+                    _ = shutdown.changed() => return,
+                    // Only while a retired generation waits for its last requests.
+                    _ = tokio::time::sleep(RELEASE_EVERY), if !retired.is_empty() => {}
+                }
             }
         }
     }

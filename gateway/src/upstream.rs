@@ -3,12 +3,20 @@
 //!
 //! ```text
 //! Upstream (one per cluster and generation)
-//! |-- selector: pingora-load-balancing LoadBalancer (RoundRobin or Ketama), whose readiness
-//! |             comes from a shared HealthRegistry (one per health-check setting)
-//! |-- endpoints: addr -> Arc<EndpointState> { in flight, consecutive failures, ejected until }
+//! |-- members: [endpoint addr, its pingora Backend, Arc<EndpointState> { in flight,
+//! |            consecutive failures, ejected until }], sorted by address
+//! |-- round robin / least requests: an atomic counter over `members`
+//! |-- consistent hashing: a pingora-load-balancing LoadBalancer<Consistent> (Ketama), built
+//! |                       only for clusters that hash
+//! |-- health: the shared view of the cluster's health-check setting (readiness by Backend)
 //! `-- retry budget
 //! HealthChecks: HealthCheckConfig -> (HealthRegistry, a running HealthCheckService)
 //! ```
+//!
+//! Round robin and least requests need no pingora `LoadBalancer`: one per cluster (a private
+//! health registry, a discovery, a membership view with readiness maps, a selector behind an
+//! `ArcSwap`) was most of the cost of applying a large configuration, and of every request's
+//! selection. The shared health view still answers readiness.
 //!
 //! Health and ejection state are keyed by endpoint address and outlive generations: a new
 //! Snapshot that keeps an endpoint keeps its health (the shared registry) and its ejection
@@ -19,6 +27,7 @@
 //! endpoint state is atomics.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,7 +36,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use pingora::lb::discovery::Static;
 use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
-use pingora::lb::selection::{Consistent, RoundRobin};
+use pingora::lb::selection::Consistent;
 use pingora::lb::{Backend, Backends, HealthCheckService, HealthRegistry, LoadBalancer};
 use pingora::services::background::BackgroundService;
 use pingress_model::{Balance, Cluster, ClusterId, ClusterPolicy, Endpoint, HashKey, HealthCheck};
@@ -95,6 +104,10 @@ struct CheckConfig {
 pub struct HealthChecks {
     defaults: UpstreamDefaults,
     registries: Mutex<HashMap<CheckConfig, Arc<HealthRegistry>>>,
+    /// The views of the last configuration, with their (sorted) members: a configuration whose
+    /// endpoints did not change for a setting reuses its view instead of registering every
+    /// endpoint again (most of the cost of applying a large configuration).
+    last_views: Mutex<HashMap<HealthCheck, (Vec<SocketAddr>, Arc<Backends>)>>,
     /// Dropping it stops the probing tasks.
     _stop: tokio::sync::watch::Sender<bool>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -106,6 +119,7 @@ impl HealthChecks {
         HealthChecks {
             defaults,
             registries: Mutex::new(HashMap::new()),
+            last_views: Mutex::new(HashMap::new()),
             _stop: stop_tx,
             stop,
         }
@@ -123,24 +137,44 @@ impl HealthChecks {
         &self,
         clusters: impl Iterator<Item = &'a Cluster>,
     ) -> HashMap<HealthCheck, Arc<Backends>> {
-        let mut members: HashMap<&HealthCheck, BTreeSet<Backend>> = HashMap::new();
+        let mut members: HashMap<&HealthCheck, Vec<SocketAddr>> = HashMap::new();
         for cluster in clusters {
             members
                 .entry(&cluster.policy.health_check)
                 .or_default()
-                .extend(cluster.endpoints.iter().map(|e| backend(e.addr)));
+                .extend(cluster.endpoints.iter().map(|e| e.addr));
         }
-        members
+        let mut last = self.last_views.lock().unwrap_or_else(|p| p.into_inner());
+        let views: HashMap<HealthCheck, (Vec<SocketAddr>, Arc<Backends>)> = members
             .into_iter()
-            .map(|(check, backends)| {
-                let view =
-                    Backends::new_with_health_registry(Static::new(backends), self.registry(check));
-                if let Some(Err(e)) = view.update(|_| ()).now_or_never() {
-                    tracing::error!("cannot register endpoints for health checks: {e}");
-                }
-                (check.clone(), Arc::new(view))
+            .map(|(check, mut addrs)| {
+                addrs.sort_unstable();
+                addrs.dedup();
+                let view = match last.remove(check) {
+                    Some((before, view)) if before == addrs => view,
+                    _ => {
+                        // Sorted input: the set is bulk-built, not inserted into one by one.
+                        let backends: BTreeSet<Backend> =
+                            addrs.iter().map(|&a| backend(a)).collect();
+                        let view = Backends::new_with_health_registry(
+                            Static::new(backends),
+                            self.registry(check),
+                        );
+                        if let Some(Err(e)) = view.update(|_| ()).now_or_never() {
+                            tracing::error!("cannot register endpoints for health checks: {e}");
+                        }
+                        Arc::new(view)
+                    }
+                };
+                (check.clone(), (addrs, view))
             })
-            .collect()
+            .collect();
+        let out = views
+            .iter()
+            .map(|(check, (_, view))| (check.clone(), view.clone()))
+            .collect();
+        *last = views;
+        out
     }
 
     /// The registry for `check`, created (and its probing started, when a runtime is
@@ -211,10 +245,12 @@ fn probe(config: &CheckConfig) -> Box<dyn pingora::lb::health_check::HealthCheck
     }
 }
 
-enum Selector {
-    /// Round robin; least-requests also uses it, for readiness and to rotate ties.
-    RoundRobin(LoadBalancer<RoundRobin>),
-    Hash(LoadBalancer<Consistent>),
+/// One endpoint of an upstream.
+struct Member {
+    addr: SocketAddr,
+    /// The key of the shared health view.
+    backend: Backend,
+    state: Arc<EndpointState>,
 }
 
 /// The endpoints of one cluster and the policy that spreads requests over them.
@@ -222,12 +258,14 @@ pub struct Upstream {
     pub id: ClusterId,
     endpoints: Vec<Endpoint>,
     policy: ClusterPolicy,
-    /// `None` when the cluster has no ready endpoint (the gateway answers `503`).
-    selector: Option<Selector>,
+    /// In `endpoints` order (sorted by address); empty when the cluster has no ready endpoint
+    /// (the gateway answers `503`).
+    members: Vec<Member>,
+    /// Consistent hashing over `members`, for `Balance::Hash` clusters.
+    ketama: Option<LoadBalancer<Consistent>>,
     /// The health of the endpoints, shared with every cluster checked the same way; `None`
     /// means every endpoint counts as healthy.
     health: Option<Arc<Backends>>,
-    states: HashMap<SocketAddr, Arc<EndpointState>>,
     /// Retry budget in thousandths of a retry (see [`Upstream::allow_retry`]).
     retry_budget: AtomicI64,
     /// Spreads requests without a hash key, and rotates least-requests ties.
@@ -243,33 +281,44 @@ const BUDGET_MAX: i64 = 10_000;
 impl Upstream {
     /// Builds the upstream of a cluster. `states` holds the endpoint states of the previous
     /// generation, to carry them over.
-    pub fn new(
+    pub fn new<S: BuildHasher>(
         id: ClusterId,
         endpoints: &[Endpoint],
         policy: &ClusterPolicy,
         health: Option<Arc<Backends>>,
-        states: &HashMap<SocketAddr, Arc<EndpointState>>,
+        states: &HashMap<SocketAddr, Arc<EndpointState>, S>,
         defaults: UpstreamDefaults,
     ) -> Self {
-        let selector = (!endpoints.is_empty()).then(|| {
-            let backends: BTreeSet<Backend> = endpoints.iter().map(|e| backend(e.addr)).collect();
-            // A private view without a health check: its selector treats every endpoint as
-            // healthy, and `health` (shared) answers for real.
-            let view = Backends::new(Static::new(backends));
-            match policy.balance {
-                Balance::Hash(_) => Selector::Hash(publish(LoadBalancer::from_backends(view))),
-                _ => Selector::RoundRobin(publish(LoadBalancer::from_backends(view))),
+        let mut endpoints = endpoints.to_vec();
+        // The Snapshot promises sorted, distinct endpoints; `member` relies on it.
+        if !endpoints.is_sorted() {
+            endpoints.sort();
+        }
+        endpoints.dedup();
+        let ketama = match policy.balance {
+            Balance::Hash(_) if !endpoints.is_empty() => {
+                let backends: BTreeSet<Backend> =
+                    endpoints.iter().map(|e| backend(e.addr)).collect();
+                // A private view without a health check: its selector treats every endpoint
+                // as healthy, and `health` (shared) answers for real.
+                let view = Backends::new(Static::new(backends));
+                Some(publish(LoadBalancer::from_backends(view)))
             }
-        });
+            _ => None,
+        };
         Upstream {
             id,
-            endpoints: endpoints.to_vec(),
-            policy: policy.clone(),
-            selector,
-            states: endpoints
+            members: endpoints
                 .iter()
-                .map(|e| (e.addr, states.get(&e.addr).cloned().unwrap_or_default()))
+                .map(|e| Member {
+                    addr: e.addr,
+                    backend: backend(e.addr),
+                    state: states.get(&e.addr).cloned().unwrap_or_default(),
+                })
                 .collect(),
+            endpoints,
+            policy: policy.clone(),
+            ketama,
             retry_budget: AtomicI64::new(BUDGET_START),
             counter: AtomicUsize::new(0),
             defaults,
@@ -292,7 +341,13 @@ impl Upstream {
 
     /// The endpoint states, to carry over to the next generation.
     pub fn states(&self) -> impl Iterator<Item = (&SocketAddr, &Arc<EndpointState>)> {
-        self.states.iter()
+        self.members.iter().map(|m| (&m.addr, &m.state))
+    }
+
+    /// The member at `addr` (members are sorted by address).
+    fn member(&self, addr: &SocketAddr) -> Option<&Member> {
+        let i = self.members.binary_search_by(|m| m.addr.cmp(addr)).ok()?;
+        Some(&self.members[i])
     }
 
     /// Picks an endpoint for a request: healthy, not ejected and not in `tried`, by the
@@ -304,34 +359,31 @@ impl Upstream {
         request: &RequestKey,
         tried: &[SocketAddr],
     ) -> Option<(SocketAddr, InFlight)> {
-        let selector = self.selector.as_ref()?;
+        if self.members.is_empty() {
+            return None;
+        }
         let now = now_ms();
-        let addr = self
-            .pick(selector, request, tried, |state| !state.ejected(now), true)
-            .or_else(|| self.pick(selector, request, tried, |_| true, false))?;
-        let state = self.states.get(&addr)?.clone();
+        let member = self
+            .pick(request, tried, |m| {
+                !m.state.ejected(now) && self.healthy(&m.backend)
+            })
+            .or_else(|| self.pick(request, tried, |_| true))?;
+        let state = member.state.clone();
         state.in_flight.fetch_add(1, Ordering::Relaxed);
-        Some((addr, InFlight(state)))
+        Some((member.addr, InFlight(state)))
     }
 
+    /// The member the policy picks among those `usable` and not in `tried`.
     fn pick(
         &self,
-        selector: &Selector,
         request: &RequestKey,
         tried: &[SocketAddr],
-        usable: impl Fn(&EndpointState) -> bool,
-        need_health: bool,
-    ) -> Option<SocketAddr> {
-        let accept = |backend: &Backend, _: bool| {
-            let Some(addr) = backend.addr.as_inet() else {
-                return false;
-            };
-            (!need_health || self.healthy(backend))
-                && !tried.contains(addr)
-                && self.states.get(addr).is_some_and(|s| usable(s))
-        };
-        let found = match (selector, &self.policy.balance) {
-            (Selector::Hash(lb), Balance::Hash(key)) => {
+        usable: impl Fn(&Member) -> bool,
+    ) -> Option<&Member> {
+        let ok = |m: &Member| !tried.contains(&m.addr) && usable(m);
+        let n = self.members.len();
+        match (&self.policy.balance, &self.ketama) {
+            (Balance::Hash(key), Some(lb)) => {
                 let spread;
                 let key = match request.hash_input(key) {
                     Some(k) => k,
@@ -340,53 +392,41 @@ impl Upstream {
                         &spread[..]
                     }
                 };
-                lb.select_with(key, 256, accept)
+                let accept = |b: &Backend, _: bool| {
+                    let addr = b.addr.as_inet();
+                    addr.and_then(|a| self.member(a)).is_some_and(ok)
+                };
+                let found = lb.select_with(key, 256, accept)?;
+                self.member(found.addr.as_inet()?)
             }
-            (Selector::RoundRobin(lb), Balance::LeastRequests) => {
-                let backends = lb.backends().get_backend();
-                let start = self.counter.fetch_add(1, Ordering::Relaxed);
-                let n = backends.len().max(1);
-                backends
+            (Balance::LeastRequests, _) => {
+                let start = self.counter.fetch_add(1, Ordering::Relaxed) % n;
+                self.members
                     .iter()
                     .enumerate()
-                    .filter(|(_, b)| accept(b, true))
-                    .min_by_key(|(i, b)| {
-                        let in_flight = b
-                            .addr
-                            .as_inet()
-                            .and_then(|a| self.states.get(a))
-                            .map_or(usize::MAX, |s| s.in_flight());
-                        (in_flight, (i + n - start % n) % n)
-                    })
-                    .map(|(_, b)| b.clone())
+                    .filter(|(_, m)| ok(m))
+                    .min_by_key(|(i, m)| (m.state.in_flight(), (i + n - start) % n))
+                    .map(|(_, m)| m)
             }
-            (Selector::RoundRobin(lb), _) => lb.select_with(b"", 256, accept),
-            (Selector::Hash(lb), _) => lb.select_with(b"", 256, accept),
-        };
-        found.and_then(|b| b.addr.as_inet().copied())
+            // Round robin: the next usable member after the counter.
+            _ => {
+                let start = self.counter.fetch_add(1, Ordering::Relaxed) % n;
+                (0..n)
+                    .map(|k| &self.members[(start + k) % n])
+                    .find(|m| ok(m))
+            }
+        }
     }
 
     /// How many endpoints are `[healthy, unhealthy, ejected]` right now (ejected ones may be
     /// healthy or not; they count as ejected).
     pub fn endpoint_health(&self) -> [usize; 3] {
         let mut counts = [0; 3];
-        let Some(selector) = &self.selector else {
-            return counts;
-        };
-        let backends = match selector {
-            Selector::RoundRobin(lb) => lb.backends(),
-            Selector::Hash(lb) => lb.backends(),
-        };
         let now = now_ms();
-        for backend in backends.get_backend().iter() {
-            let ejected = backend
-                .addr
-                .as_inet()
-                .and_then(|a| self.states.get(a))
-                .is_some_and(|s| s.ejected(now));
-            let index = if ejected {
+        for member in &self.members {
+            let index = if member.state.ejected(now) {
                 2
-            } else if self.healthy(backend) {
+            } else if self.healthy(&member.backend) {
                 0
             } else {
                 1
@@ -399,7 +439,7 @@ impl Upstream {
     /// Records how a request to `addr` went: a failure (connect error or 5xx) counts towards
     /// ejection, a success resets the count. Returns true when this failure ejected it.
     pub fn record(&self, addr: SocketAddr, success: bool) -> bool {
-        let Some(state) = self.states.get(&addr) else {
+        let Some(state) = self.member(&addr).map(|m| &m.state) else {
             return false;
         };
         if success {
