@@ -7,7 +7,11 @@
 //!
 //! ```text
 //! bare-pingora --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000 [--threads N]
+//!              [--tls-listen 127.0.0.1:8443 --cert cert.pem --key key.pem]
 //! ```
+//!
+//! With `--tls-listen`, a second listener terminates TLS with Pingora's default TLS settings
+//! (`add_tls`: the certificate and key files), for the harness's TLS scenarios.
 
 use std::net::SocketAddr;
 use std::process::exit;
@@ -46,14 +50,18 @@ struct Args {
     listen: SocketAddr,
     upstream: SocketAddr,
     threads: usize,
+    /// `(address, certificate file, key file)`.
+    tls: Option<(SocketAddr, String, String)>,
 }
 
-const USAGE: &str = "usage: bare-pingora --listen ADDR --upstream ADDR [--threads N]";
+const USAGE: &str = "usage: bare-pingora --listen ADDR --upstream ADDR [--threads N] \
+                     [--tls-listen ADDR --cert FILE --key FILE]";
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = None;
     let mut upstream = None;
     let mut threads = 1;
+    let (mut tls_listen, mut cert, mut key) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -69,6 +77,11 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|&n| n > 0)
                     .ok_or("--threads: expected a positive number")?
             }
+            "--tls-listen" => {
+                tls_listen = Some(value()?.parse().map_err(|e| format!("--tls-listen: {e}"))?)
+            }
+            "--cert" => cert = Some(value()?),
+            "--key" => key = Some(value()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 exit(0)
@@ -76,10 +89,16 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    let tls = match (tls_listen, cert, key) {
+        (Some(addr), Some(cert), Some(key)) => Some((addr, cert, key)),
+        (None, None, None) => None,
+        _ => return Err("--tls-listen, --cert and --key go together".into()),
+    };
     Ok(Args {
         listen: listen.ok_or("--listen is required")?,
         upstream: upstream.ok_or("--upstream is required")?,
         threads,
+        tls,
     })
 }
 
@@ -102,6 +121,14 @@ fn main() {
         "bare pingora proxy",
     );
     proxy.add_tcp(&args.listen.to_string());
+    if let Some((addr, cert, key)) = &args.tls {
+        proxy
+            .add_tls(&addr.to_string(), cert, key)
+            .unwrap_or_else(|e| {
+                eprintln!("bare-pingora: TLS listener: {e}");
+                exit(2)
+            });
+    }
     proxy.threads = Some(args.threads);
     server.add_service(proxy);
     eprintln!(
