@@ -99,6 +99,9 @@ struct CheckConfig {
     unhealthy: u32,
 }
 
+/// A shared health view and its members (sorted).
+type View = (Vec<SocketAddr>, Arc<Backends>);
+
 /// The shared health registries, one per distinct setting, each probed by its own
 /// `HealthCheckService` task. Touched only when a configuration is compiled.
 pub struct HealthChecks {
@@ -107,7 +110,7 @@ pub struct HealthChecks {
     /// The views of the last configuration, with their (sorted) members: a configuration whose
     /// endpoints did not change for a setting reuses its view instead of registering every
     /// endpoint again (most of the cost of applying a large configuration).
-    last_views: Mutex<HashMap<HealthCheck, (Vec<SocketAddr>, Arc<Backends>)>>,
+    last_views: Mutex<HashMap<HealthCheck, View>>,
     /// Dropping it stops the probing tasks.
     _stop: tokio::sync::watch::Sender<bool>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -145,7 +148,7 @@ impl HealthChecks {
                 .extend(cluster.endpoints.iter().map(|e| e.addr));
         }
         let mut last = self.last_views.lock().unwrap_or_else(|p| p.into_inner());
-        let views: HashMap<HealthCheck, (Vec<SocketAddr>, Arc<Backends>)> = members
+        let views: HashMap<HealthCheck, View> = members
             .into_iter()
             .map(|(check, mut addrs)| {
                 addrs.sort_unstable();
