@@ -1,11 +1,11 @@
 //! The access log: one line per request on stdout, as JSON (default) or text.
 //!
-//! The request path appends its line to a buffer of its own thread (a mutex only the writer
-//! thread ever contends for, once per drain) and never waits for stdout, never allocates once
-//! its buffer has grown, and never wakes the writer: the writer drains every thread's buffer
-//! every 20 ms. When a thread's buffer holds more than [`MAX_PENDING`] bytes (the writer fell
-//! behind), the line is dropped and `pingress_access_log_dropped_total` counts it. Lines of one
-//! thread stay in order; lines of different threads interleave by drain.
+//! The request path formats its line into a scratch buffer of its thread, then appends it to
+//! one shared buffer under a mutex held only for the copy (so lines keep the order in which
+//! requests finished, across threads). It never waits for stdout, never allocates once the
+//! buffers have grown, and never wakes the writer: the writer swaps the shared buffer out every
+//! 20 ms. When it holds more than [`MAX_PENDING`] bytes (the writer fell behind), the line is
+//! dropped and `pingress_access_log_dropped_total` counts it.
 //!
 //! The JSON line is written by hand (the fields are fixed): it was `serde_json`'s map
 //! serializer into a fresh `String` per line, a sixth of what Pingress adds to a request
@@ -13,16 +13,15 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use prometheus::IntCounter;
 use serde::Serialize;
 
-/// Bytes a thread's buffer may hold between two drains before lines are dropped (about 9,000
+/// Bytes the buffer may hold between two drains before lines are dropped (about 18,000
 /// lines; the writer drains every 20 ms).
-const MAX_PENDING: usize = 4 << 20;
+const MAX_PENDING: usize = 8 << 20;
 
 /// `--access-log` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,44 +274,18 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// One thread's pending lines.
-type Buffer = Arc<Mutex<Vec<u8>>>;
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What the request path and the writer share: every thread's buffer.
+/// What the request path and the writer share: the lines not written yet.
 struct Shared {
-    /// Tells this log's buffers from another's in the threads' lists.
-    id: u64,
-    buffers: Mutex<Vec<Buffer>>,
+    pending: Mutex<Vec<u8>>,
 }
 
 thread_local! {
-    /// This thread's buffer in each access log it wrote to, by [`Shared::id`].
-    static LOCAL: RefCell<Vec<(u64, Buffer)>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Shared {
-    /// Runs `f` on this thread's buffer, registering it on first use.
-    fn with_local<R>(self: &Arc<Self>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        LOCAL.with(|local| {
-            let mut local = local.borrow_mut();
-            let buffer = match local.iter().find(|(id, _)| *id == self.id) {
-                Some((_, buffer)) => buffer.clone(),
-                None => {
-                    let buffer = Buffer::default();
-                    lock(&self.buffers).push(buffer.clone());
-                    local.push((self.id, buffer.clone()));
-                    buffer
-                }
-            };
-            drop(local);
-            let mut lines = lock(&buffer);
-            f(&mut lines)
-        })
-    }
+    /// Where this thread formats a line before appending it to [`Shared::pending`].
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The request path's handle on the access log.
@@ -339,11 +312,9 @@ impl AccessLog {
 
     /// The log without its writer thread.
     fn unstarted(format: AccessLogFormat, dropped: IntCounter, max_pending: usize) -> Self {
-        static IDS: AtomicU64 = AtomicU64::new(0);
         let shared = (format != AccessLogFormat::Off).then(|| {
             Arc::new(Shared {
-                id: IDS.fetch_add(1, Ordering::Relaxed),
-                buffers: Mutex::new(Vec::new()),
+                pending: Mutex::new(Vec::new()),
             })
         });
         AccessLog {
@@ -358,18 +329,22 @@ impl AccessLog {
         self.shared.is_some()
     }
 
-    /// Appends one line to this thread's buffer; never blocks on output.
+    /// Queues one line; never blocks on output.
     pub fn log(&self, entry: &Entry) {
         let Some(shared) = &self.shared else { return };
-        let written = shared.with_local(|lines| {
-            if lines.len() >= self.max_pending {
+        let written = SCRATCH.with(|scratch| {
+            let mut line = scratch.borrow_mut();
+            line.clear();
+            match self.format {
+                AccessLogFormat::Json => entry.write_json(&mut line),
+                AccessLogFormat::Text => entry.write_text(&mut line),
+                AccessLogFormat::Off => return true,
+            }
+            let mut pending = lock(&shared.pending);
+            if pending.len() >= self.max_pending {
                 return false;
             }
-            match self.format {
-                AccessLogFormat::Json => entry.write_json(lines),
-                AccessLogFormat::Text => entry.write_text(lines),
-                AccessLogFormat::Off => {}
-            }
+            pending.extend_from_slice(&line);
             true
         });
         if !written {
@@ -382,28 +357,20 @@ impl AccessLog {
 /// keeps the request path free of wake-up system calls.
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Writes every thread's lines to stdout every [`DRAIN_EVERY`], until the log is dropped.
+/// Writes the queued lines to stdout every [`DRAIN_EVERY`], until the log is dropped.
 fn write_lines(shared: Arc<Shared>) {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    // Swapped with each thread's buffer in turn, so both keep their capacity.
+    let mut out = std::io::stdout().lock();
+    // Swapped with the shared buffer, so both keep their capacity.
     let mut spare: Vec<u8> = Vec::new();
     loop {
         std::thread::sleep(DRAIN_EVERY);
         // Only this thread holds `shared` once the AccessLog is gone: drain once more, stop.
         let last = Arc::strong_count(&shared) == 1;
-        let buffers = lock(&shared.buffers).clone();
-        let mut wrote = false;
-        for buffer in &buffers {
-            std::mem::swap(&mut *lock(buffer), &mut spare);
-            if !spare.is_empty() {
-                let _ = out.write_all(&spare);
-                spare.clear();
-                wrote = true;
-            }
-        }
-        if wrote {
+        std::mem::swap(&mut *lock(&shared.pending), &mut spare);
+        if !spare.is_empty() {
+            let _ = out.write_all(&spare);
             let _ = out.flush();
+            spare.clear();
         }
         if last {
             return;
@@ -525,12 +492,8 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         let shared = log.shared.as_ref().unwrap();
-        let buffers = lock(&shared.buffers).clone();
-        assert_eq!(buffers.len(), 3);
-        let lines: usize = buffers
-            .iter()
-            .map(|b| lock(b).iter().filter(|&&c| c == b'\n').count())
-            .sum();
-        assert_eq!(lines, 15);
+        let pending = lock(&shared.pending);
+        assert_eq!(pending.iter().filter(|&&c| c == b'\n').count(), 15);
+        assert!(pending.ends_with(b"\n"));
     }
 }
