@@ -109,6 +109,15 @@ fn wait_generation_within(
 }
 
 /// Ingress `web.test` → `service`.
+/// A gateway with `services` and `web.test` routed to `blue`, each in its own file.
+fn web_to_blue(services: &str) -> GatewayProcess {
+    GatewayProcess::start(
+        BIN,
+        &[("services.yaml", services), ("web.yaml", &route_to("blue"))],
+        &[],
+    )
+}
+
 fn route_to(service: &str) -> String {
     yaml::ingress("web", &[("web.test", &[("/", "Prefix", service)])])
 }
@@ -134,14 +143,7 @@ fn config_swaps_under_load() {
         yaml::service("green", &[green.addr()]),
     ]
     .concat();
-    let gw = GatewayProcess::start(
-        BIN,
-        &[
-            ("services.yaml", &services),
-            ("web.yaml", &route_to("blue")),
-        ],
-        &[],
-    );
+    let gw = web_to_blue(&services);
     let bound = STEP * (2 * swaps as u32) + Duration::from_secs(30);
     let load = Load::start(gw.http, "web.test", "/", 4, 2_000 * swaps + 10_000, bound);
     assert!(load.wait_for_more(20, STEP), "no traffic before the swaps");
@@ -745,14 +747,7 @@ fn invalid_ingresses_interleaved_with_valid_changes() {
         yaml::service("trap", &[trap.addr()]),
     ]
     .concat();
-    let gw = GatewayProcess::start(
-        BIN,
-        &[
-            ("services.yaml", &services),
-            ("web.yaml", &route_to("blue")),
-        ],
-        &[],
-    );
+    let gw = web_to_blue(&services);
     let diagnostics = || {
         gw.metric_sum(
             "pingress_config_diagnostics",

@@ -235,7 +235,7 @@ fn serve_connection(stream: TcpStream, name: &str, behaviour: Behaviour, shared:
     }
 }
 
-/// A chunked request body (RFC 9112 §7.1), trailers skipped.
+/// A chunked message body (RFC 9112 §7.1) of a request or response, trailers skipped.
 fn read_chunked_body(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
@@ -399,7 +399,7 @@ impl<S: Read + Write> Connection<S> {
             .get("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
         {
-            self.read_chunked(&mut body)?;
+            body = read_chunked_body(&mut self.reader)?;
         } else if let Some(len) = headers.get("content-length") {
             let len: usize = len
                 .parse()
@@ -414,26 +414,6 @@ impl<S: Read + Write> Connection<S> {
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         })
-    }
-
-    fn read_chunked(&mut self, body: &mut Vec<u8>) -> io::Result<()> {
-        loop {
-            let mut size_line = String::new();
-            self.reader.read_line(&mut size_line)?;
-            let size_hex = size_line.trim().split(';').next().unwrap_or("");
-            let size = usize::from_str_radix(size_hex, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "chunk size"))?;
-            if size == 0 {
-                // Trailers, then the final blank line.
-                read_head(&mut self.reader)?;
-                return Ok(());
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            self.reader.read_exact(&mut body[start..])?;
-            let mut crlf = [0; 2];
-            self.reader.read_exact(&mut crlf)?;
-        }
     }
 }
 
