@@ -442,6 +442,13 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// mimalloc, not glibc's malloc: Pingora allocates and frees many small objects per request
+/// (header maps, tasks, buffers), and mimalloc's thread-local free lists do that in fewer
+/// instructions (14% fewer per proxied request, 22% fewer to compile and drop a large
+/// configuration: docs/performance.md). It also returns freed memory to the system by itself.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);

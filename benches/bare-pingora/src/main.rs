@@ -102,6 +102,11 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// The allocator Pingress's binary uses (src/main.rs), so the comparison measures routing,
+/// headers and metrics, not the allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("bare-pingora: {e}\n{USAGE}");
