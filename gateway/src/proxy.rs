@@ -576,7 +576,7 @@ impl ProxyHttp for IngressProxy {
         self.access_log.log(&Entry {
             time: SystemTime::now(),
             request_id: &ctx.request_id,
-            client: session.client_addr().map(|a| a.to_string()),
+            client: session.client_addr().and_then(|a| a.as_inet()).copied(),
             method: outcome.method,
             host: headers::request_host(req),
             path: req.uri.path(),
@@ -593,7 +593,7 @@ impl ProxyHttp for IngressProxy {
             ingress: info.map(|i| i.ingress.as_str()),
             route: info.map(|i| i.rule.as_str()),
             service,
-            endpoint: ctx.endpoint.map(|e| e.to_string()),
+            endpoint: ctx.endpoint,
             retries: outcome.retries,
             tls: tls_version(session),
             user_agent: req
