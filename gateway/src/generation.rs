@@ -6,13 +6,24 @@
 //! endpoints did not change are carried over from the previous generation, so their balancer
 //! state survives a swap (and Pingora's connection pool is keyed by endpoint address, so pooled
 //! keep-alive connections survive every swap).
+//!
+//! What else a compile takes over from the previous generation, so that a swap in which few
+//! objects changed costs little more than comparing the Snapshots:
+//!
+//! - the health views, when every cluster was kept (no endpoint of a health registry changed);
+//! - the whole route table (an `Arc`), when the routes, the default backend and the clusters
+//!   are the same;
+//! - otherwise each route's `Arc<RouteTarget>` whose rule, backend and upstream are the same
+//!   (found by looking the rule up in the previous table), with the metrics and log labels it
+//!   already resolved;
+//! - the endpoint states, looked up by address only for the upstreams built anew.
 
 use std::collections::HashMap as StdHashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
-use pingress_model::{Backend, ClusterId, Snapshot};
+use pingress_model::{Backend, ClusterId, HostMatch, PathMatch, Route, Snapshot, VirtualHost};
 use pingress_routing::{RouteMatch, RouteTable};
 
 use crate::metrics::{Metrics, RouteCounters};
@@ -72,7 +83,8 @@ pub struct Generation {
     pub number: u64,
     /// The Snapshot itself, for `/debug/config`.
     pub snapshot: Arc<Snapshot>,
-    pub routes: RouteTable<Arc<RouteTarget>>,
+    /// Shared with the next generation when its routes and upstreams are the same.
+    pub routes: Arc<RouteTable<Arc<RouteTarget>>>,
     /// Certificates by SNI name, and which hosts are TLS hosts.
     pub tls: CertStore,
     upstreams: HashMap<ClusterId, Arc<Upstream>>,
@@ -85,65 +97,110 @@ impl Generation {
         Self::compile(Arc::new(Snapshot::default()), fallback, checks, None)
     }
 
-    /// Compiles `snapshot`, reusing `previous`'s upstreams whose endpoints and policy are
-    /// unchanged, the state of every endpoint it keeps, and its parsed certificates whose PEM
-    /// is unchanged. `fallback` is the default certificate when the Snapshot names none.
+    /// Compiles `snapshot`, reusing from `previous`: its upstreams whose endpoints and policy
+    /// are unchanged (and the health views, when no cluster changed), the state of every
+    /// endpoint it keeps, its route table when no route and no upstream changed, otherwise its
+    /// route targets whose route and upstream are unchanged, and its parsed certificates whose
+    /// PEM is unchanged. `fallback` is the default certificate when the Snapshot names none.
     pub fn compile(
         snapshot: Arc<Snapshot>,
         fallback: &Arc<CertifiedKey>,
         checks: &HealthChecks,
         previous: Option<&Generation>,
     ) -> Self {
-        let states: HashMap<SocketAddr, Arc<EndpointState>> = previous
-            .into_iter()
-            .flat_map(|p| p.upstreams.values())
-            .flat_map(|u| u.states())
-            .map(|(addr, state)| (*addr, state.clone()))
-            .collect();
-        let views = checks.views(snapshot.clusters.values());
-        let mut upstreams: HashMap<ClusterId, Arc<Upstream>> = snapshot
-            .clusters
-            .iter()
-            .map(|(id, cluster)| {
-                let kept = previous.and_then(|p| p.upstreams.get(id)).filter(|u| {
-                    u.endpoints() == cluster.endpoints.as_slice() && *u.policy() == cluster.policy
-                });
-                let upstream = match kept {
-                    Some(u) => u.clone(),
-                    None => Arc::new(Upstream::new(
-                        id.clone(),
-                        &cluster.endpoints,
-                        &cluster.policy,
-                        views.get(&cluster.policy.health_check).cloned(),
-                        &states,
-                        *checks.defaults(),
-                    )),
-                };
-                (id.clone(), upstream)
+        let mut upstreams: HashMap<ClusterId, Arc<Upstream>> = HashMap::default();
+        upstreams.reserve(snapshot.clusters.len());
+        let mut changed = Vec::new();
+        for (id, cluster) in &snapshot.clusters {
+            let kept = previous.and_then(|p| p.upstreams.get(id)).filter(|u| {
+                u.endpoints() == cluster.endpoints.as_slice() && *u.policy() == cluster.policy
+            });
+            match kept {
+                Some(u) => {
+                    upstreams.insert(id.clone(), u.clone());
+                }
+                None => changed.push((id, cluster)),
+            }
+        }
+        // Every cluster kept and none gone: the health views registered for `previous` are
+        // still exact, and the kept upstreams hold them.
+        let same_clusters = changed.is_empty()
+            && previous.is_some_and(|p| p.snapshot.clusters.keys().eq(snapshot.clusters.keys()));
+        // The endpoint states of `previous` by address, for the upstreams built anew; only
+        // collected when there is one.
+        let states = std::cell::OnceCell::new();
+        let states = || -> &HashMap<SocketAddr, Arc<EndpointState>> {
+            states.get_or_init(|| {
+                previous
+                    .into_iter()
+                    .flat_map(|p| p.upstreams.values())
+                    .flat_map(|u| u.states())
+                    .map(|(addr, state)| (*addr, state.clone()))
+                    .collect()
             })
-            .collect();
-        let routes = RouteTable::build(&snapshot, |backend| {
-            // The translation always defines the clusters it references; an unknown one is
-            // served as an empty cluster (503) rather than trusted blindly.
-            let upstream = upstreams
-                .entry(backend.cluster.clone())
-                .or_insert_with(|| {
-                    Arc::new(Upstream::new(
-                        backend.cluster.clone(),
-                        &[],
-                        &Default::default(),
-                        None,
-                        &states,
-                        *checks.defaults(),
-                    ))
-                })
-                .clone();
-            Arc::new(RouteTarget {
-                upstream,
-                backend: backend.clone(),
-                resolved: OnceLock::new(),
-            })
+        };
+        if !same_clusters {
+            let views = checks.views(snapshot.clusters.values());
+            for (id, cluster) in changed {
+                let upstream = Upstream::new(
+                    id.clone(),
+                    &cluster.endpoints,
+                    &cluster.policy,
+                    views.get(&cluster.policy.health_check).cloned(),
+                    states(),
+                    *checks.defaults(),
+                );
+                upstreams.insert(id.clone(), Arc::new(upstream));
+            }
+        }
+        let reusable_table = previous.filter(|p| {
+            same_clusters
+                && p.snapshot.default_backend == snapshot.default_backend
+                && p.snapshot.virtual_hosts == snapshot.virtual_hosts
         });
+        let routes = match reusable_table {
+            // Same routes over the same upstreams: the same table. `previous`'s upstreams
+            // include those made for clusters the Snapshot does not define.
+            Some(p) => {
+                upstreams = p.upstreams.clone();
+                p.routes.clone()
+            }
+            None => {
+                let mut locate = RouteLocator::new(&snapshot);
+                let mut probe = Probe::default();
+                Arc::new(RouteTable::build(&snapshot, |backend| {
+                    // The translation always defines the clusters it references; an unknown
+                    // one is served as an empty cluster (503) rather than trusted blindly.
+                    let upstream = match upstreams.get(&backend.cluster) {
+                        Some(u) => u.clone(),
+                        None => upstreams
+                            .entry(backend.cluster.clone())
+                            .or_insert_with(|| {
+                                Arc::new(Upstream::new(
+                                    backend.cluster.clone(),
+                                    &[],
+                                    &Default::default(),
+                                    None,
+                                    states(),
+                                    *checks.defaults(),
+                                ))
+                            })
+                            .clone(),
+                    };
+                    let same = previous.and_then(|p| {
+                        let (host, route) = locate.route(backend)?;
+                        probe.previous_target(&p.routes, host, route, &upstream)
+                    });
+                    same.unwrap_or_else(|| {
+                        Arc::new(RouteTarget {
+                            upstream,
+                            backend: backend.clone(),
+                            resolved: OnceLock::new(),
+                        })
+                    })
+                }))
+            }
+        };
         Generation {
             number: snapshot.generation,
             tls: CertStore::compile(&snapshot.tls, fallback, previous.map(|p| &p.tls)),
@@ -151,6 +208,120 @@ impl Generation {
             upstreams,
             snapshot,
         }
+    }
+}
+
+/// Finds the route of a Snapshot that `RouteTable::build` hands a backend of: by address,
+/// since it passes `&route.backend` of the Snapshot's routes (anything else is not found, and
+/// the route gets a new target). Routes come in Snapshot order, so the last virtual host
+/// or the next one holds it; otherwise a sorted index of the virtual hosts' route arrays.
+struct RouteLocator<'a> {
+    vhosts: &'a [VirtualHost],
+    next: usize,
+    /// `(address of the first route's backend, virtual host)`, sorted; built on first miss.
+    index: Option<Vec<(usize, usize)>>,
+}
+
+impl<'a> RouteLocator<'a> {
+    fn new(snapshot: &'a Snapshot) -> Self {
+        RouteLocator {
+            vhosts: &snapshot.virtual_hosts,
+            next: 0,
+            index: None,
+        }
+    }
+
+    fn first_backend(vhost: &VirtualHost) -> usize {
+        vhost.routes.as_ptr() as usize + std::mem::offset_of!(Route, backend)
+    }
+
+    /// The route of virtual host `i` whose backend is at `addr`.
+    fn within(&self, i: usize, backend: &Backend) -> Option<&'a Route> {
+        let vhost = self.vhosts.get(i)?;
+        let offset =
+            (backend as *const Backend as usize).checked_sub(Self::first_backend(vhost))?;
+        let size = std::mem::size_of::<Route>();
+        if offset % size != 0 {
+            return None;
+        }
+        vhost
+            .routes
+            .get(offset / size)
+            .filter(|r| std::ptr::eq(&r.backend, backend))
+    }
+
+    fn route(&mut self, backend: &Backend) -> Option<(&'a HostMatch, &'a Route)> {
+        let last = self.next.saturating_sub(1);
+        let i = [last, self.next]
+            .into_iter()
+            .find(|&i| self.within(i, backend).is_some())
+            .or_else(|| {
+                let vhosts = self.vhosts;
+                let index = self.index.get_or_insert_with(|| {
+                    let mut index: Vec<(usize, usize)> = vhosts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, vh)| (Self::first_backend(vh), i))
+                        .collect();
+                    index.sort_unstable();
+                    index
+                });
+                let addr = backend as *const Backend as usize;
+                let at = index.partition_point(|&(start, _)| start <= addr);
+                let i = index.get(at.checked_sub(1)?)?.1;
+                self.within(i, backend).is_some().then_some(i)
+            })?;
+        self.next = i + 1;
+        Some((&self.vhosts[i].host, self.within(i, backend)?))
+    }
+}
+
+/// Finds a route's target in the previous generation's table, with a request that only that
+/// route's rule can answer best; scratch strings for the request.
+#[derive(Default)]
+struct Probe {
+    host: String,
+    path: String,
+}
+
+impl Probe {
+    /// The target of the same rule (host and path) in `table`, if it leads to the same backend
+    /// over `upstream`: it can serve again, with the labels it already resolved.
+    fn previous_target(
+        &mut self,
+        table: &RouteTable<Arc<RouteTarget>>,
+        host: &HostMatch,
+        route: &Route,
+        upstream: &Arc<Upstream>,
+    ) -> Option<Arc<RouteTarget>> {
+        self.host.clear();
+        match host {
+            HostMatch::Exact(name) => self.host.push_str(name),
+            // `*` is no exact host, and a one-label name under the suffix.
+            HostMatch::Wildcard(suffix) => {
+                self.host.push_str("*.");
+                self.host.push_str(suffix);
+            }
+            // An empty host matches no named virtual host.
+            HostMatch::Any => {}
+        }
+        self.path.clear();
+        match &route.path {
+            PathMatch::Exact(path) => self.path.push_str(path),
+            // `path/` is matched best by `Prefix path` (unless `Exact path/` exists; then
+            // the check below fails).
+            PathMatch::Prefix(path) => {
+                self.path.push_str(path);
+                self.path.push('/');
+            }
+        }
+        let found = table.find(&self.host, &self.path)?;
+        let same = found.host == Some(host)
+            && found.path == Some(&route.path)
+            && *found.backend == route.backend
+            && found.target.backend == route.backend
+            && Arc::ptr_eq(&found.target.upstream, upstream);
+        same.then(|| found.target.clone())
     }
 }
 
@@ -288,6 +459,74 @@ mod tests {
         assert!(!Arc::ptr_eq(&second, &third), "new endpoints: new upstream");
         let picked = third.select(&RequestKey::default(), &[]).map(|s| s.0);
         assert_eq!(picked, Some("127.0.0.1:2".parse().unwrap()));
+    }
+
+    #[test]
+    fn route_targets_are_reused_while_their_route_and_upstream_are_unchanged() {
+        let live = LiveConfig::new(defaults()).unwrap();
+        let target = |live: &LiveConfig, host: &str| {
+            live.load().routes.find(host, "/x").unwrap().target.clone()
+        };
+        // Two clusters: `web` on every host, `api` on api.test.
+        let two = |generation: u64, web: &str, api: &str| {
+            let mut s = snapshot(generation, &[web]);
+            let id = ClusterId("default/api:80".into());
+            let mut route = s.virtual_hosts[0].routes[0].clone();
+            route.backend.cluster = id.clone();
+            s.virtual_hosts.push(VirtualHost {
+                host: HostMatch::Exact("api.test".into()),
+                routes: vec![route],
+            });
+            let mut cluster = s.clusters.values().next().unwrap().clone();
+            cluster.endpoints[0].addr = api.parse().unwrap();
+            s.clusters.insert(id, cluster);
+            Arc::new(s)
+        };
+        live.apply(two(1, "127.0.0.1:1", "127.0.0.1:2"));
+        let (web, api) = (target(&live, "web.test"), target(&live, "api.test"));
+
+        live.apply(two(2, "127.0.0.1:1", "127.0.0.1:2"));
+        assert!(
+            Arc::ptr_eq(&web, &target(&live, "web.test")),
+            "nothing changed"
+        );
+        assert!(
+            Arc::ptr_eq(&api, &target(&live, "api.test")),
+            "nothing changed"
+        );
+
+        live.apply(two(3, "127.0.0.1:1", "127.0.0.1:3"));
+        assert!(
+            Arc::ptr_eq(&web, &target(&live, "web.test")),
+            "web unchanged"
+        );
+        let api3 = target(&live, "api.test");
+        assert!(!Arc::ptr_eq(&api, &api3), "api's upstream changed");
+        assert_eq!(api3.backend.cluster.0, "default/api:80");
+
+        // A route added to a host: the others keep their targets.
+        let mut four = Arc::unwrap_or_clone(two(4, "127.0.0.1:1", "127.0.0.1:3"));
+        let mut exact = four.virtual_hosts[1].routes[0].clone();
+        exact.path = PathMatch::Exact("/x".into());
+        four.virtual_hosts[1].routes.insert(0, exact);
+        live.apply(Arc::new(four));
+        assert!(Arc::ptr_eq(&web, &target(&live, "web.test")));
+        let exact = live
+            .load()
+            .routes
+            .find("api.test", "/x")
+            .unwrap()
+            .path
+            .cloned();
+        assert_eq!(exact, Some(PathMatch::Exact("/x".into())));
+        let y = live
+            .load()
+            .routes
+            .find("api.test", "/y")
+            .unwrap()
+            .target
+            .clone();
+        assert!(Arc::ptr_eq(&api3, &y), "the prefix rule kept its target");
     }
 
     #[test]
