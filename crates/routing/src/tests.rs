@@ -62,9 +62,18 @@ fn table(snapshot: &Snapshot) -> RouteTable<String> {
     RouteTable::build(snapshot, |b| b.cluster.0.clone())
 }
 
-/// The label of the winner, or `None`.
+/// The label of the winner, or `None`; the same whether the lookup prefetches or not.
 fn winner(table: &RouteTable<String>, host: &str, path: &str) -> Option<String> {
-    table.find(host, path).map(|m| m.target.clone())
+    let [lazy, eager] = [false, true].map(|prefetch| {
+        table
+            .find_with(host, path, prefetch)
+            .map(|m| m.target.clone())
+    });
+    assert_eq!(
+        lazy, eager,
+        "{host:?} {path:?} with and without prefetching"
+    );
+    lazy
 }
 
 #[test]
@@ -262,11 +271,6 @@ fn normalize_host_examples() {
 }
 
 #[test]
-fn tiers_are_tried_in_precedence_order() {
-    assert!(Tier::ALL.windows(2).all(|w| w[0] < w[1]));
-}
-
-#[test]
 fn candidates_come_in_descending_precedence() {
     for path in ["/", "/a", "/aaa/bbb/", "/a//b/c", "*", ""] {
         let ranked: Vec<_> = candidates(path)
@@ -365,4 +369,106 @@ fn a_hundred_thousand_routes() {
         );
     }
     assert_eq!(winner(&table, "h1.other.test", "/svc1"), None);
+}
+
+#[test]
+fn deep_paths_try_every_candidate() {
+    // More `/` than the candidates a lookup hashes up front: the rest are still tried.
+    let deep = "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q";
+    let table = table(&snapshot(
+        &[(
+            "shop.example.com",
+            &[
+                ("Prefix /a", "a"),
+                ("Prefix /a/b/c/d/e/f/g/h/i/j/k/l/m/n", "n"),
+                ("Exact /a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q", "q"),
+            ],
+        )],
+        None,
+    ));
+    assert_eq!(
+        winner(&table, "shop.example.com", deep).as_deref(),
+        Some("q")
+    );
+    assert_eq!(
+        winner(&table, "shop.example.com", &format!("{deep}/r/s")).as_deref(),
+        Some("n")
+    );
+    assert_eq!(
+        winner(
+            &table,
+            "shop.example.com",
+            "/a/x/y/z/1/2/3/4/5/6/7/8/9/10/11/12/13/14"
+        )
+        .as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        winner(
+            &table,
+            "shop.example.com",
+            "/b/x/y/z/1/2/3/4/5/6/7/8/9/10/11/12/13/14"
+        ),
+        None
+    );
+}
+
+#[test]
+fn the_same_path_under_other_hosts_and_kinds_is_another_rule() {
+    let table = table(&snapshot(
+        &[
+            ("a.example.com", &[("Exact /x", "a-exact")]),
+            ("*.example.com", &[("Prefix /x", "wild-prefix")]),
+            (
+                "b.example.com",
+                &[("Prefix /x", "b-prefix"), ("Exact /x", "b-exact")],
+            ),
+        ],
+        None,
+    ));
+    assert_eq!(
+        winner(&table, "a.example.com", "/x").as_deref(),
+        Some("a-exact")
+    );
+    assert_eq!(
+        winner(&table, "a.example.com", "/x/y").as_deref(),
+        Some("wild-prefix")
+    );
+    assert_eq!(
+        winner(&table, "b.example.com", "/x").as_deref(),
+        Some("b-exact")
+    );
+    assert_eq!(
+        winner(&table, "b.example.com", "/x/y").as_deref(),
+        Some("b-prefix")
+    );
+    assert_eq!(
+        winner(&table, "c.example.com", "/x").as_deref(),
+        Some("wild-prefix")
+    );
+}
+
+#[test]
+fn the_normal_host_shortcut_agrees_with_the_full_normalisation() {
+    let alphabet = [
+        "a", "Z", ":", ".", "[", "]", "1", "-", "\u{e9}", "xyzw", "ABCDEFGH",
+    ];
+    let mut hosts = vec![String::new()];
+    for _ in 0..4 {
+        let longer: Vec<String> = hosts
+            .iter()
+            .flat_map(|h| alphabet.iter().map(move |c| format!("{h}{c}")))
+            .collect();
+        hosts.extend(longer);
+        hosts.dedup();
+    }
+    for host in &hosts {
+        assert_eq!(normalize_host(host), normalize_host_slow(host), "{host:?}");
+        if is_normal_host(host.as_bytes()) {
+            assert!(
+                matches!(normalize_host_slow(host), Cow::Borrowed(h) if h == host),
+                "{host:?}"
+            );
+        }
+    }
 }
