@@ -151,7 +151,12 @@ impl HealthChecks {
         let views: HashMap<HealthCheck, View> = members
             .into_iter()
             .map(|(check, mut addrs)| {
-                addrs.sort_unstable();
+                // By integers, not `SocketAddr`'s derived order (a third of the cost here);
+                // any order does, as long as it is the same every time.
+                addrs.sort_unstable_by_key(|a| match a {
+                    SocketAddr::V4(v4) => (false, u128::from(v4.ip().to_bits()), v4.port()),
+                    SocketAddr::V6(v6) => (true, v6.ip().to_bits(), v6.port()),
+                });
                 addrs.dedup();
                 let view = match last.remove(check) {
                     Some((before, view)) if before == addrs => view,
@@ -201,7 +206,10 @@ impl HealthChecks {
         if let Some(registry) = registries.get(&config) {
             return registry.clone();
         }
-        let registry = Arc::new(HealthRegistry::new());
+        let hasher = foldhash::fast::RandomState::default();
+        let registry = Arc::new(HealthRegistry::with_equivalence(move |b: &Backend| {
+            health_key(&hasher, b)
+        }));
         registry.set_health_check(probe(&config));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let mut service = HealthCheckService::new(registry.clone());
@@ -213,6 +221,18 @@ impl HealthChecks {
         tracing::info!(?config, "health checks started");
         registries.insert(config, registry.clone());
         registry
+    }
+}
+
+/// The key of an endpoint's health in a registry: an IPv4 address and port packed into it,
+/// anything else hashed with foldhash (not pingora's default SipHash of the Backend: a
+/// registry keys every endpoint of every view twice per reconciliation).
+fn health_key(hasher: &foldhash::fast::RandomState, backend: &Backend) -> u64 {
+    match backend.addr.as_inet() {
+        Some(SocketAddr::V4(a)) => {
+            (1 << 48) | (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port())
+        }
+        _ => hasher.hash_one(backend),
     }
 }
 
