@@ -13,17 +13,18 @@
 //! - the health views, when every cluster was kept (no endpoint of a health registry changed);
 //! - the whole route table (an `Arc`), when the routes, the default backend and the clusters
 //!   are the same;
-//! - otherwise each route's `Arc<RouteTarget>` whose rule, backend and upstream are the same
-//!   (found by looking the rule up in the previous table), with the metrics and log labels it
-//!   already resolved;
 //! - the endpoint states, looked up by address only for the upstreams built anew.
+//!
+//! Registering new health views with their registries (most of the cost of a large change) is
+//! left until after the swap: [`LiveConfig::swap`] serves the new routes first,
+//! [`LiveConfig::register_health_checks`] then starts probing the new endpoints.
 
 use std::collections::HashMap as StdHashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
-use pingress_model::{Backend, ClusterId, HostMatch, PathMatch, Route, Snapshot, VirtualHost};
+use pingress_model::{Backend, ClusterId, Snapshot};
 use pingress_routing::{RouteMatch, RouteTable};
 
 use crate::metrics::{Metrics, RouteCounters};
@@ -166,8 +167,6 @@ impl Generation {
                 p.routes.clone()
             }
             None => {
-                let mut locate = RouteLocator::new(&snapshot);
-                let mut probe = Probe::default();
                 Arc::new(RouteTable::build(&snapshot, |backend| {
                     // The translation always defines the clusters it references; an unknown
                     // one is served as an empty cluster (503) rather than trusted blindly.
@@ -187,16 +186,10 @@ impl Generation {
                             })
                             .clone(),
                     };
-                    let same = previous.and_then(|p| {
-                        let (host, route) = locate.route(backend)?;
-                        probe.previous_target(&p.routes, host, route, &upstream)
-                    });
-                    same.unwrap_or_else(|| {
-                        Arc::new(RouteTarget {
-                            upstream,
-                            backend: backend.clone(),
-                            resolved: OnceLock::new(),
-                        })
+                    Arc::new(RouteTarget {
+                        upstream,
+                        backend: backend.clone(),
+                        resolved: OnceLock::new(),
                     })
                 }))
             }
@@ -208,120 +201,6 @@ impl Generation {
             upstreams,
             snapshot,
         }
-    }
-}
-
-/// Finds the route of a Snapshot that `RouteTable::build` hands a backend of: by address,
-/// since it passes `&route.backend` of the Snapshot's routes (anything else is not found, and
-/// the route gets a new target). Routes come in Snapshot order, so the last virtual host
-/// or the next one holds it; otherwise a sorted index of the virtual hosts' route arrays.
-struct RouteLocator<'a> {
-    vhosts: &'a [VirtualHost],
-    next: usize,
-    /// `(address of the first route's backend, virtual host)`, sorted; built on first miss.
-    index: Option<Vec<(usize, usize)>>,
-}
-
-impl<'a> RouteLocator<'a> {
-    fn new(snapshot: &'a Snapshot) -> Self {
-        RouteLocator {
-            vhosts: &snapshot.virtual_hosts,
-            next: 0,
-            index: None,
-        }
-    }
-
-    fn first_backend(vhost: &VirtualHost) -> usize {
-        vhost.routes.as_ptr() as usize + std::mem::offset_of!(Route, backend)
-    }
-
-    /// The route of virtual host `i` whose backend is at `addr`.
-    fn within(&self, i: usize, backend: &Backend) -> Option<&'a Route> {
-        let vhost = self.vhosts.get(i)?;
-        let offset =
-            (backend as *const Backend as usize).checked_sub(Self::first_backend(vhost))?;
-        let size = std::mem::size_of::<Route>();
-        if offset % size != 0 {
-            return None;
-        }
-        vhost
-            .routes
-            .get(offset / size)
-            .filter(|r| std::ptr::eq(&r.backend, backend))
-    }
-
-    fn route(&mut self, backend: &Backend) -> Option<(&'a HostMatch, &'a Route)> {
-        let last = self.next.saturating_sub(1);
-        let i = [last, self.next]
-            .into_iter()
-            .find(|&i| self.within(i, backend).is_some())
-            .or_else(|| {
-                let vhosts = self.vhosts;
-                let index = self.index.get_or_insert_with(|| {
-                    let mut index: Vec<(usize, usize)> = vhosts
-                        .iter()
-                        .enumerate()
-                        .map(|(i, vh)| (Self::first_backend(vh), i))
-                        .collect();
-                    index.sort_unstable();
-                    index
-                });
-                let addr = backend as *const Backend as usize;
-                let at = index.partition_point(|&(start, _)| start <= addr);
-                let i = index.get(at.checked_sub(1)?)?.1;
-                self.within(i, backend).is_some().then_some(i)
-            })?;
-        self.next = i + 1;
-        Some((&self.vhosts[i].host, self.within(i, backend)?))
-    }
-}
-
-/// Finds a route's target in the previous generation's table, with a request that only that
-/// route's rule can answer best; scratch strings for the request.
-#[derive(Default)]
-struct Probe {
-    host: String,
-    path: String,
-}
-
-impl Probe {
-    /// The target of the same rule (host and path) in `table`, if it leads to the same backend
-    /// over `upstream`: it can serve again, with the labels it already resolved.
-    fn previous_target(
-        &mut self,
-        table: &RouteTable<Arc<RouteTarget>>,
-        host: &HostMatch,
-        route: &Route,
-        upstream: &Arc<Upstream>,
-    ) -> Option<Arc<RouteTarget>> {
-        self.host.clear();
-        match host {
-            HostMatch::Exact(name) => self.host.push_str(name),
-            // `*` is no exact host, and a one-label name under the suffix.
-            HostMatch::Wildcard(suffix) => {
-                self.host.push_str("*.");
-                self.host.push_str(suffix);
-            }
-            // An empty host matches no named virtual host.
-            HostMatch::Any => {}
-        }
-        self.path.clear();
-        match &route.path {
-            PathMatch::Exact(path) => self.path.push_str(path),
-            // `path/` is matched best by `Prefix path` (unless `Exact path/` exists; then
-            // the check below fails).
-            PathMatch::Prefix(path) => {
-                self.path.push_str(path);
-                self.path.push('/');
-            }
-        }
-        let found = table.find(&self.host, &self.path)?;
-        let same = found.host == Some(host)
-            && found.path == Some(&route.path)
-            && *found.backend == route.backend
-            && found.target.backend == route.backend
-            && Arc::ptr_eq(&found.target.upstream, upstream);
-        same.then(|| found.target.clone())
     }
 }
 
@@ -358,11 +237,25 @@ impl LiveConfig {
     }
 
     /// Compiles `snapshot` against the live generation and swaps it in. Returns the generation
-    /// it replaced, which requests in flight may still hold (see [`release`]).
-    pub fn apply(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
+    /// it replaced, which requests in flight may still hold (see [`release`]). New health
+    /// views are not registered yet: call [`LiveConfig::register_health_checks`] next.
+    pub fn swap(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
         let previous = self.current.load_full();
         let next = Generation::compile(snapshot, &self.fallback, &self.checks, Some(&previous));
         self.current.store(Arc::new(next));
+        previous
+    }
+
+    /// Registers the health views the last swaps made (see [`HealthChecks::register_pending`]);
+    /// returns how many endpoints that was.
+    pub fn register_health_checks(&self) -> usize {
+        self.checks.register_pending()
+    }
+
+    /// [`LiveConfig::swap`], then [`LiveConfig::register_health_checks`].
+    pub fn apply(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
+        let previous = self.swap(snapshot);
+        self.register_health_checks();
         previous
     }
 }
@@ -376,10 +269,17 @@ pub fn release(retired: &mut Vec<Arc<Generation>>) -> bool {
     retired.len() < before
 }
 
-/// Hands freed heap memory back to the operating system. glibc keeps what a dropped generation
-/// freed in its arenas (a 10,000-Ingress table left RSS 340 MiB up after it was swapped out);
-/// `malloc_trim` returns the free pages of every arena. Elsewhere a no-op.
+/// Hands freed heap memory back to the operating system. Allocators keep what a dropped
+/// generation freed for reuse (a 10,000-Ingress table left RSS 340 MiB up after it was swapped
+/// out): mimalloc, the `pingress` binary's allocator, purges its free pages only a while later
+/// and only when the thread allocates again, so it is asked to now (`mi_collect`); glibc's
+/// `malloc_trim` returns the free pages of its arenas (the tests' allocator). Each is a cheap
+/// no-op when the other allocator is in use.
 pub fn return_freed_memory() {
+    // SAFETY: mi_collect has no preconditions; it walks only mimalloc's own heap.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
     unsafe {
@@ -462,10 +362,16 @@ mod tests {
     }
 
     #[test]
-    fn route_targets_are_reused_while_their_route_and_upstream_are_unchanged() {
+    fn the_route_table_is_kept_while_routes_and_upstreams_are_unchanged() {
         let live = LiveConfig::new(defaults()).unwrap();
-        let target = |live: &LiveConfig, host: &str| {
-            live.load().routes.find(host, "/x").unwrap().target.clone()
+        let upstream = |live: &LiveConfig, host: &str| {
+            live.load()
+                .routes
+                .find(host, "/x")
+                .unwrap()
+                .target
+                .upstream
+                .clone()
         };
         // Two clusters: `web` on every host, `api` on api.test.
         let two = |generation: u64, web: &str, api: &str| {
@@ -483,50 +389,21 @@ mod tests {
             Arc::new(s)
         };
         live.apply(two(1, "127.0.0.1:1", "127.0.0.1:2"));
-        let (web, api) = (target(&live, "web.test"), target(&live, "api.test"));
+        let table = live.load().routes.clone();
+        let (web, api) = (upstream(&live, "web.test"), upstream(&live, "api.test"));
 
         live.apply(two(2, "127.0.0.1:1", "127.0.0.1:2"));
-        assert!(
-            Arc::ptr_eq(&web, &target(&live, "web.test")),
-            "nothing changed"
-        );
-        assert!(
-            Arc::ptr_eq(&api, &target(&live, "api.test")),
-            "nothing changed"
-        );
+        assert!(Arc::ptr_eq(&table, &live.load().routes), "nothing changed");
 
         live.apply(two(3, "127.0.0.1:1", "127.0.0.1:3"));
         assert!(
-            Arc::ptr_eq(&web, &target(&live, "web.test")),
-            "web unchanged"
+            !Arc::ptr_eq(&table, &live.load().routes),
+            "an upstream changed"
         );
-        let api3 = target(&live, "api.test");
-        assert!(!Arc::ptr_eq(&api, &api3), "api's upstream changed");
-        assert_eq!(api3.backend.cluster.0, "default/api:80");
-
-        // A route added to a host: the others keep their targets.
-        let mut four = Arc::unwrap_or_clone(two(4, "127.0.0.1:1", "127.0.0.1:3"));
-        let mut exact = four.virtual_hosts[1].routes[0].clone();
-        exact.path = PathMatch::Exact("/x".into());
-        four.virtual_hosts[1].routes.insert(0, exact);
-        live.apply(Arc::new(four));
-        assert!(Arc::ptr_eq(&web, &target(&live, "web.test")));
-        let exact = live
-            .load()
-            .routes
-            .find("api.test", "/x")
-            .unwrap()
-            .path
-            .cloned();
-        assert_eq!(exact, Some(PathMatch::Exact("/x".into())));
-        let y = live
-            .load()
-            .routes
-            .find("api.test", "/y")
-            .unwrap()
-            .target
-            .clone();
-        assert!(Arc::ptr_eq(&api3, &y), "the prefix rule kept its target");
+        assert!(Arc::ptr_eq(&web, &upstream(&live, "web.test")), "web kept");
+        let api3 = upstream(&live, "api.test");
+        assert!(!Arc::ptr_eq(&api, &api3), "api's endpoints changed");
+        assert_eq!(api3.endpoints()[0].addr, "127.0.0.1:3".parse().unwrap());
     }
 
     #[test]

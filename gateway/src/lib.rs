@@ -216,7 +216,7 @@ impl ConfigApplier {
         let clusters = snapshot.clusters.len();
         let endpoints: usize = snapshot.clusters.values().map(|c| c.endpoints.len()).sum();
         let certificates = snapshot.tls.certificates.len();
-        let previous = self.live.apply(snapshot);
+        let previous = self.live.swap(snapshot);
         let elapsed = started.elapsed();
         let routes = self.live.load().routes.len();
         let m = &self.metrics;
@@ -237,6 +237,16 @@ impl ConfigApplier {
             elapsed_us = elapsed.as_micros() as u64,
             "configuration applied"
         );
+        let started = std::time::Instant::now();
+        let registered = self.live.register_health_checks();
+        if registered > 0 {
+            tracing::info!(
+                generation,
+                endpoints = registered,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "health checks registered"
+            );
+        }
         previous
     }
 

@@ -8,7 +8,8 @@
 //! |-- round robin / least requests: an atomic counter over `members`
 //! |-- consistent hashing: a pingora-load-balancing LoadBalancer<Consistent> (Ketama), built
 //! |                       only for clusters that hash
-//! |-- health: the shared view of the cluster's health-check setting (readiness by Backend)
+//! |-- health: the shared view of the cluster's health-check setting (readiness by Backend),
+//! |           registered with the setting's registry just after the swap
 //! `-- retry budget
 //! HealthChecks: HealthCheckConfig -> (HealthRegistry, a running HealthCheckService)
 //! ```
@@ -33,6 +34,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use futures::FutureExt;
 use pingora::lb::discovery::Static;
 use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
@@ -99,8 +101,60 @@ struct CheckConfig {
     unhealthy: u32,
 }
 
+/// The health of the endpoints of one health-check setting, shared by every upstream checked
+/// that way. It is filled once its endpoints are registered with the setting's registry
+/// ([`HealthChecks::register_pending`], right after the generation using it is swapped in).
+/// Until then an endpoint the view it replaces knows has the health that view gives it, and
+/// any other counts as healthy (as a newly registered one does).
+#[derive(Default)]
+pub struct HealthView {
+    registered: OnceLock<Backends>,
+    /// Until registered: the view this one replaces.
+    before: ArcSwapOption<HealthView>,
+}
+
+impl HealthView {
+    fn replacing(before: Option<Arc<HealthView>>) -> Self {
+        HealthView {
+            registered: OnceLock::new(),
+            before: ArcSwapOption::new(before),
+        }
+    }
+
+    /// Whether `backend` passes its health checks.
+    fn ready(&self, backend: &Backend) -> bool {
+        if let Some(view) = self.registered.get() {
+            return view.ready(backend);
+        }
+        match &*self.before.load() {
+            Some(before) => before.ready(backend) || !before.knows(backend),
+            None => true,
+        }
+    }
+
+    /// Whether `backend` is a member of this view, once registered.
+    fn knows(&self, backend: &Backend) -> bool {
+        self.registered
+            .get()
+            .is_some_and(|view| view.get_backend().contains(backend))
+    }
+
+    fn register(&self, backends: Backends) {
+        // Only `register_pending` fills a view, and each view is pending once.
+        let _ = self.registered.set(backends);
+        self.before.store(None);
+    }
+}
+
 /// A shared health view and its members (sorted).
-type View = (Vec<SocketAddr>, Arc<Backends>);
+type View = (Vec<SocketAddr>, Arc<HealthView>);
+
+/// A view still to be registered: its setting, its members and the view to fill.
+struct Pending {
+    check: HealthCheck,
+    addrs: Vec<SocketAddr>,
+    view: Arc<HealthView>,
+}
 
 /// The shared health registries, one per distinct setting, each probed by its own
 /// `HealthCheckService` task. Touched only when a configuration is compiled.
@@ -111,6 +165,8 @@ pub struct HealthChecks {
     /// endpoints did not change for a setting reuses its view instead of registering every
     /// endpoint again (most of the cost of applying a large configuration).
     last_views: Mutex<HashMap<HealthCheck, View>>,
+    /// Views made by [`HealthChecks::views`] and not yet registered.
+    pending: Mutex<Vec<Pending>>,
     /// Dropping it stops the probing tasks.
     _stop: tokio::sync::watch::Sender<bool>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -123,6 +179,7 @@ impl HealthChecks {
             defaults,
             registries: Mutex::new(HashMap::new()),
             last_views: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
             _stop: stop_tx,
             stop,
         }
@@ -133,13 +190,18 @@ impl HealthChecks {
     }
 
     /// One view per distinct health-check setting over the endpoints of all `clusters` using
-    /// it, registered in that setting's shared registry: the registry reconciles once per
+    /// it, to be registered in that setting's shared registry: the registry reconciles once per
     /// setting and configuration, however many clusters there are (one view per cluster made
     /// applying a configuration quadratic in its endpoints).
+    ///
+    /// A view whose endpoints are those of the last call is reused as it is. A new one is
+    /// empty (every endpoint healthy) until [`HealthChecks::register_pending`] registers it:
+    /// registering 50,000 endpoints is most of the cost of applying a large configuration, and
+    /// need not delay its routes.
     pub fn views<'a>(
         &self,
         clusters: impl Iterator<Item = &'a Cluster>,
-    ) -> HashMap<HealthCheck, Arc<Backends>> {
+    ) -> HashMap<HealthCheck, Arc<HealthView>> {
         let mut members: HashMap<&HealthCheck, Vec<SocketAddr>> = HashMap::new();
         for cluster in clusters {
             members
@@ -148,6 +210,7 @@ impl HealthChecks {
                 .extend(cluster.endpoints.iter().map(|e| e.addr));
         }
         let mut last = self.last_views.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let views: HashMap<HealthCheck, View> = members
             .into_iter()
             .map(|(check, mut addrs)| {
@@ -160,18 +223,14 @@ impl HealthChecks {
                 addrs.dedup();
                 let view = match last.remove(check) {
                     Some((before, view)) if before == addrs => view,
-                    _ => {
-                        // Sorted input: the set is bulk-built, not inserted into one by one.
-                        let backends: BTreeSet<Backend> =
-                            addrs.iter().map(|&a| backend(a)).collect();
-                        let view = Backends::new_with_health_registry(
-                            Static::new(backends),
-                            self.registry(check),
-                        );
-                        if let Some(Err(e)) = view.update(|_| ()).now_or_never() {
-                            tracing::error!("cannot register endpoints for health checks: {e}");
-                        }
-                        Arc::new(view)
+                    replaced => {
+                        let view = Arc::new(HealthView::replacing(replaced.map(|(_, v)| v)));
+                        pending.push(Pending {
+                            check: check.clone(),
+                            addrs: addrs.clone(),
+                            view: view.clone(),
+                        });
+                        view
                     }
                 };
                 (check.clone(), (addrs, view))
@@ -183,6 +242,29 @@ impl HealthChecks {
             .collect();
         *last = views;
         out
+    }
+
+    /// Registers the views [`HealthChecks::views`] made since the last call with their
+    /// registries (their endpoints are probed from then on) and returns how many endpoints
+    /// that was. Views no generation uses any more are dropped instead.
+    pub fn register_pending(&self) -> usize {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut registered = 0;
+        for Pending { check, addrs, view } in pending {
+            if Arc::strong_count(&view) == 1 {
+                continue;
+            }
+            registered += addrs.len();
+            // Sorted input: the set is bulk-built, not inserted into one by one.
+            let backends: BTreeSet<Backend> = addrs.iter().map(|&a| backend(a)).collect();
+            let backends =
+                Backends::new_with_health_registry(Static::new(backends), self.registry(&check));
+            if let Some(Err(e)) = backends.update(|_| ()).now_or_never() {
+                tracing::error!("cannot register endpoints for health checks: {e}");
+            }
+            view.register(backends);
+        }
+        registered
     }
 
     /// The registry for `check`, created (and its probing started, when a runtime is
@@ -288,7 +370,7 @@ pub struct Upstream {
     ketama: Option<LoadBalancer<Consistent>>,
     /// The health of the endpoints, shared with every cluster checked the same way; `None`
     /// means every endpoint counts as healthy.
-    health: Option<Arc<Backends>>,
+    health: Option<Arc<HealthView>>,
     /// Retry budget in thousandths of a retry (see [`Upstream::allow_retry`]).
     retry_budget: AtomicI64,
     /// Spreads requests without a hash key, and rotates least-requests ties.
@@ -308,7 +390,7 @@ impl Upstream {
         id: ClusterId,
         endpoints: &[Endpoint],
         policy: &ClusterPolicy,
-        health: Option<Arc<Backends>>,
+        health: Option<Arc<HealthView>>,
         states: &HashMap<SocketAddr, Arc<EndpointState>, S>,
         defaults: UpstreamDefaults,
     ) -> Self {
@@ -711,6 +793,69 @@ pub(crate) mod tests {
         }
         assert!(up.allow_retry());
         assert!(!up.allow_retry());
+    }
+
+    #[test]
+    fn a_view_waiting_for_registration_keeps_the_health_its_predecessor_knows() {
+        let [a, b, c] =
+            ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"].map(|s| backend(s.parse().unwrap()));
+        let registered = |members: &[&Backend]| {
+            let set: BTreeSet<Backend> = members.iter().map(|&m| m.clone()).collect();
+            let backends = Backends::new(Static::new(set));
+            backends.update(|_| ()).now_or_never().unwrap().unwrap();
+            backends
+        };
+        let old = Arc::new(HealthView::default());
+        old.register(registered(&[&a, &b]));
+        old.registered.get().unwrap().set_enable(&a, false);
+        assert!(!old.ready(&a) && old.ready(&b));
+
+        let new = HealthView::replacing(Some(old.clone()));
+        assert!(
+            !new.ready(&a),
+            "a stays down until the new view is registered"
+        );
+        assert!(new.ready(&b));
+        assert!(
+            new.ready(&c),
+            "an endpoint no view knows yet counts as healthy"
+        );
+
+        new.register(registered(&[&a, &c]));
+        assert!(
+            new.ready(&a) && new.ready(&c),
+            "the registered view answers now"
+        );
+        assert!(!new.ready(&b), "b is no member any more");
+        assert!(new.before.load().is_none(), "the predecessor is let go");
+    }
+
+    #[test]
+    fn views_wait_for_registration_and_unchanged_ones_are_reused() {
+        let checks = HealthChecks::new(defaults());
+        let cluster = |addrs: &[&str]| Cluster {
+            endpoints: endpoints(addrs),
+            ..Default::default()
+        };
+        let first = checks.views([cluster(&["127.0.0.1:1", "127.0.0.1:2"])].iter());
+        let view = first.values().next().unwrap().clone();
+        assert!(view.registered.get().is_none());
+        assert_eq!(checks.register_pending(), 2);
+        assert!(view.registered.get().is_some());
+        assert_eq!(checks.register_pending(), 0, "each view is registered once");
+
+        let same = checks.views([cluster(&["127.0.0.1:2", "127.0.0.1:1"])].iter());
+        assert!(Arc::ptr_eq(&view, same.values().next().unwrap()));
+        assert_eq!(checks.register_pending(), 0);
+
+        let other = checks.views([cluster(&["127.0.0.1:1", "127.0.0.1:3"])].iter());
+        assert!(!Arc::ptr_eq(&view, other.values().next().unwrap()));
+        drop(other);
+        assert_eq!(
+            checks.register_pending(),
+            2,
+            "still the last views: registered"
+        );
     }
 
     #[test]

@@ -271,9 +271,28 @@ impl Compiler {
         }
     }
 
-    /// Compiles `snapshot`, against `previous` when given (what a swap does).
-    pub fn compile(&self, snapshot: Arc<Snapshot>, previous: Option<&Generation>) -> Generation {
+    /// Compiles `snapshot`, against `previous` when given: what a swap does before the new
+    /// generation serves. Its new health views are registered by
+    /// [`Compiler::register_health_checks`].
+    pub fn compile_only(
+        &self,
+        snapshot: Arc<Snapshot>,
+        previous: Option<&Generation>,
+    ) -> Generation {
         Generation::compile(snapshot, &self.fallback, &self.checks, previous)
+    }
+
+    /// Registers the health views of the compiles so far (what the gateway does just after a
+    /// swap); returns how many endpoints that was.
+    pub fn register_health_checks(&self) -> usize {
+        self.checks.register_pending()
+    }
+
+    /// The whole apply: [`Compiler::compile_only`], then [`Compiler::register_health_checks`].
+    pub fn compile(&self, snapshot: Arc<Snapshot>, previous: Option<&Generation>) -> Generation {
+        let generation = self.compile_only(snapshot, previous);
+        self.register_health_checks();
+        generation
     }
 }
 
