@@ -407,6 +407,17 @@ mod tests {
     }
 
     #[test]
+    fn new_endpoints_are_registered_for_health_checks_after_the_swap() {
+        let live = LiveConfig::new(defaults()).unwrap();
+        live.swap(Arc::new(snapshot(1, &["127.0.0.1:1"])));
+        assert_eq!(live.register_health_checks(), 1);
+        live.swap(Arc::new(snapshot(2, &["127.0.0.1:1"])));
+        assert_eq!(live.register_health_checks(), 0, "nothing new");
+        live.swap(Arc::new(snapshot(3, &["127.0.0.1:1", "127.0.0.1:2"])));
+        assert_eq!(live.register_health_checks(), 2, "the changed view, whole");
+    }
+
+    #[test]
     fn endpoint_state_outlives_generations() {
         let live = LiveConfig::new(defaults()).unwrap();
         let upstream = |live: &LiveConfig| {
