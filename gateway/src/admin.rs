@@ -8,6 +8,8 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pingress_channel::ChannelStatus;
@@ -25,6 +27,45 @@ pub struct AdminApp {
     pub stale_after: Duration,
     /// `/readyz` fails once SIGTERM arrived.
     pub draining: Arc<Draining>,
+    /// `/readyz` fails until the proxy's HTTP listener accepts connections.
+    pub http_listener: ListenerProbe,
+}
+
+/// Whether a listener of this process accepts connections yet. Pingora binds each service's
+/// listeners when that service starts, on its own thread, so the admin listener can answer
+/// (and a configuration be applied) before the proxy's port is bound. Probed by connecting to
+/// it, until one connection succeeds; after that the listener stays bound until exit.
+pub struct ListenerProbe {
+    addr: SocketAddr,
+    up: AtomicBool,
+}
+
+impl ListenerProbe {
+    /// Probes `listen`; a wildcard address is probed on the loopback address of its family.
+    pub fn new(listen: SocketAddr) -> Self {
+        let mut addr = listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        ListenerProbe {
+            addr,
+            up: AtomicBool::new(false),
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        if self.up.load(Ordering::Relaxed) {
+            return true;
+        }
+        // A local connect is accepted into the backlog or refused at once; the timeout only
+        // bounds the unexpected.
+        let up = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok();
+        self.up.store(up, Ordering::Relaxed);
+        up
+    }
 }
 
 impl AdminApp {
@@ -51,7 +92,9 @@ impl ServeHttp for AdminApp {
                     .channel
                     .as_ref()
                     .map_or(Duration::ZERO, |c| c.stale_for());
-                match self.live.load().number {
+                let number = self.live.load().number;
+                let listening = number > 0 && self.http_listener.is_up();
+                match number {
                     _ if self.draining.is_draining() => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         "text/plain",
@@ -61,6 +104,15 @@ impl ServeHttp for AdminApp {
                         StatusCode::SERVICE_UNAVAILABLE,
                         "text/plain",
                         b"not ready: no configuration applied yet\n".to_vec(),
+                    ),
+                    _ if !listening => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        format!(
+                            "not ready: the HTTP listener {} does not accept connections yet\n",
+                            self.http_listener.addr
+                        )
+                        .into_bytes(),
                     ),
                     n if stale > self.stale_after => (
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -98,5 +150,24 @@ impl ServeHttp for AdminApp {
             .header(http::header::CONTENT_LENGTH, body.len())
             .body(body)
             .expect("static response parts are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn the_listener_probe_is_up_once_the_port_accepts() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let probe = ListenerProbe::new(SocketAddr::from(([0, 0, 0, 0], port)));
+        assert_eq!(probe.addr, SocketAddr::from(([127, 0, 0, 1], port)));
+        assert!(!probe.is_up(), "nothing listens yet");
+        let _listener = TcpListener::bind(probe.addr).unwrap();
+        assert!(probe.is_up());
+        assert!(probe.is_up(), "stays up");
     }
 }

@@ -165,6 +165,7 @@ pub fn run(
             channel,
             stale_after: options.stale_after,
             draining: draining.clone(),
+            http_listener: admin::ListenerProbe::new(options.listen_http),
         },
     );
     admin.add_tcp(&options.listen_admin.to_string());
