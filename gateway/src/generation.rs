@@ -100,9 +100,10 @@ impl Generation {
 
     /// Compiles `snapshot`, reusing from `previous`: its upstreams whose endpoints and policy
     /// are unchanged (and the health views, when no cluster changed), the state of every
-    /// endpoint it keeps, its route table when no route and no upstream changed, otherwise its
-    /// route targets whose route and upstream are unchanged, and its parsed certificates whose
-    /// PEM is unchanged. `fallback` is the default certificate when the Snapshot names none.
+    /// endpoint it keeps, its route table when no route and no upstream changed, and its parsed
+    /// certificates whose PEM is unchanged. `fallback` is the default certificate when the
+    /// Snapshot names none. New health views are registered later
+    /// ([`HealthChecks::register_pending`]).
     pub fn compile(
         snapshot: Arc<Snapshot>,
         fallback: &Arc<CertifiedKey>,

@@ -328,6 +328,7 @@ const CANDIDATES: usize = 8;
 /// The [`candidates`] of a path that some rule of the table is as long as, each with its path
 /// hashed once for every host tier.
 struct Candidates<'p> {
+    /// The request path; `""` when it does not start with `/` (see [`candidates`]).
     path: &'p str,
     /// `(kind, key length)`, best first.
     keys: [(Kind, u32); CANDIDATES],
@@ -340,6 +341,8 @@ struct Candidates<'p> {
 
 impl<'p> Candidates<'p> {
     fn new<T>(table: &RouteTable<T>, path: &'p str, prefetch: bool) -> Self {
+        // As `candidates` sees it, so that its keys are prefixes of it.
+        let path = if path.starts_with('/') { path } else { "" };
         let mut c = Candidates {
             path,
             keys: [(Kind::Prefix, 0); CANDIDATES],
@@ -380,11 +383,7 @@ impl<'p> Candidates<'p> {
         vhost_hash: u64,
         (vhost, lengths): (u32, [Lengths; 2]),
     ) -> Option<RouteMatch<'t, T>> {
-        let path = if self.path.starts_with('/') {
-            self.path
-        } else {
-            ""
-        };
+        let path = self.path;
         let probe = |kind: Kind, key: &str, hash: u64| {
             table.rule(path_hash(vhost_hash, kind, hash), vhost, kind, key)
         };
@@ -414,11 +413,17 @@ fn wildcard_suffix(host: &str) -> Option<&str> {
     }
 }
 
+/// A key's hash under a table's seed.
+#[inline]
+fn hash_bytes(state: &foldhash::fast::RandomState, bytes: &[u8]) -> u64 {
+    let mut hasher = state.build_hasher();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
 impl<T> RouteTable<T> {
     fn hash(&self, bytes: &[u8]) -> u64 {
-        let mut hasher = self.state.build_hasher();
-        hasher.write(bytes);
-        hasher.finish()
+        hash_bytes(&self.state, bytes)
     }
 
     /// Compiles `snapshot`. `target` is called once per route and once for the default backend.
@@ -439,16 +444,18 @@ impl<T> RouteTable<T> {
             .iter()
             .map(|vh| vh.routes.len())
             .sum();
+        let exact_hosts = count(|h| matches!(h, HostMatch::Exact(_)));
+        let wildcard_hosts = count(|h| matches!(h, HostMatch::Wildcard(_)));
         let mut table = RouteTable {
             state: foldhash::fast::RandomState::default(),
-            exact: Table::with_capacity(count(|h| matches!(h, HostMatch::Exact(_)))),
-            wildcard: Table::with_capacity(count(|h| matches!(h, HostMatch::Wildcard(_)))),
+            exact: Table::with_capacity(exact_hosts),
+            wildcard: Table::with_capacity(wildcard_hosts),
             any: None,
             paths: Table::with_capacity(rules),
             keys: Keys::default(),
             lengths: [Lengths::default(); 2],
-            has_exact: false,
-            has_wildcard: false,
+            has_exact: exact_hosts > 0,
+            has_wildcard: wildcard_hosts > 0,
             prefetch: false,
             hosts: Vec::new(),
             routes: Vec::new(),
@@ -475,11 +482,7 @@ impl<T> RouteTable<T> {
                         return (index, ANY_HOST_HASH);
                     }
                 };
-                let hash = {
-                    let mut hasher = table.state.build_hasher();
-                    hasher.write(name.as_bytes());
-                    hasher.finish()
-                };
+                let hash = hash_bytes(&table.state, name.as_bytes());
                 let key = table.keys.push(0, name);
                 let at = hosts.probe(hash, |_| false);
                 hosts.slots[at] = Slot {
@@ -531,11 +534,6 @@ impl<T> RouteTable<T> {
         if let Some((index, any)) = &mut table.any {
             *any = lengths[*index as usize];
         }
-        table.has_exact = table.hosts.iter().any(|h| matches!(h, HostMatch::Exact(_)));
-        table.has_wildcard = table
-            .hosts
-            .iter()
-            .any(|h| matches!(h, HostMatch::Wildcard(_)));
         table.prefetch = table.paths.slots.len() > PREFETCH_SLOTS;
         table.default = snapshot
             .default_backend

@@ -426,26 +426,19 @@ fn the_same_path_under_other_hosts_and_kinds_is_another_rule() {
         ],
         None,
     ));
-    assert_eq!(
-        winner(&table, "a.example.com", "/x").as_deref(),
-        Some("a-exact")
-    );
-    assert_eq!(
-        winner(&table, "a.example.com", "/x/y").as_deref(),
-        Some("wild-prefix")
-    );
-    assert_eq!(
-        winner(&table, "b.example.com", "/x").as_deref(),
-        Some("b-exact")
-    );
-    assert_eq!(
-        winner(&table, "b.example.com", "/x/y").as_deref(),
-        Some("b-prefix")
-    );
-    assert_eq!(
-        winner(&table, "c.example.com", "/x").as_deref(),
-        Some("wild-prefix")
-    );
+    for (host, path, want) in [
+        ("a.example.com", "/x", "a-exact"),
+        ("a.example.com", "/x/y", "wild-prefix"),
+        ("b.example.com", "/x", "b-exact"),
+        ("b.example.com", "/x/y", "b-prefix"),
+        ("c.example.com", "/x", "wild-prefix"),
+    ] {
+        assert_eq!(
+            winner(&table, host, path).as_deref(),
+            Some(want),
+            "{host}{path}"
+        );
+    }
 }
 
 #[test]
