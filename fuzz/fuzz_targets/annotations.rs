@@ -365,7 +365,8 @@ fuzz_target!(|data: &[u8]| {
     let translation = translate(&objects, &Options::default());
     let snapshot = &translation.snapshot;
     let route = &snapshot.virtual_hosts[0].routes[0];
-    let cluster = &snapshot.clusters[&route.backend.cluster].policy;
+    let forward = route.action.backends().expect("a plain Ingress path forwards");
+    let cluster = &snapshot.clusters[&forward.backends[0].cluster].policy;
     let said = Said {
         map: &map,
         diagnostics: translation

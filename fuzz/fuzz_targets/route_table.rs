@@ -21,7 +21,7 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use pingress_model::{
-    Backend, ClusterId, HostMatch, ObjectRef, PathMatch, Route, RoutePolicy, Snapshot, VirtualHost,
+    Backend, ClusterId, HostMatch, ObjectRef, PathMatch, Route, Snapshot, VirtualHost,
 };
 use pingress_routing::{normalize_host, RouteTable};
 
@@ -52,17 +52,28 @@ struct Case {
 
 fn backend(n: usize) -> Backend {
     Backend {
-        cluster: ClusterId(format!("default/svc-{n}:80")),
+        cluster: cluster(n),
         ingress: ObjectRef::new("default", format!("ingress-{n}")),
     }
 }
 
+fn cluster(n: usize) -> ClusterId {
+    format!("default/svc-{n}:80").parse().expect("a cluster id")
+}
+
 fn route(path: PathMatch, n: usize) -> Route {
     Route {
-        path,
-        backend: backend(n),
         ssl_redirect: n.is_multiple_of(2),
-        policy: RoutePolicy::default(),
+        ..Route::forward(path, cluster(n), ObjectRef::new("default", format!("ingress-{n}")))
+    }
+}
+
+/// The backend a route forwards to, as the table reports it.
+fn backend_of(route: &Route) -> Backend {
+    let set = route.action.backends().expect("a forwarding route");
+    Backend {
+        cluster: set.backends[0].cluster.clone(),
+        ingress: route.origin.clone(),
     }
 }
 
@@ -194,6 +205,7 @@ fn reference<'a>(snapshot: &'a Snapshot, host: &str, path: &str) -> Option<Answe
     let rank = |p: &PathMatch| match p {
         PathMatch::Prefix(_) => (p.len(), 0),
         PathMatch::Exact(_) => (p.len(), 1),
+        PathMatch::Regex(_) => unreachable!("no regex rules in these cases"),
     };
     let matches = |p: &PathMatch| match p {
         PathMatch::Exact(e) => e == path,
@@ -204,6 +216,7 @@ fn reference<'a>(snapshot: &'a Snapshot, host: &str, path: &str) -> Option<Answe
                     .strip_prefix(p.as_str())
                     .is_some_and(|r| r.starts_with('/'))
         }
+        PathMatch::Regex(_) => unreachable!("no regex rules in these cases"),
     };
     for in_tier in tiers {
         let mut best: Option<(&HostMatch, &Route)> = None;
@@ -238,9 +251,9 @@ fn check(case: &Case) {
                 let what = format!("find({host:?}, {path:?})");
                 assert_eq!(m.path, Some(&r.path), "{what}: wrong rule");
                 assert_eq!(m.host, Some(*h), "{what}: wrong virtual host");
-                assert_eq!(m.backend, &r.backend, "{what}: wrong backend");
+                assert_eq!(*m.backend, backend_of(r), "{what}: wrong backend");
                 assert_eq!(m.ssl_redirect, r.ssl_redirect, "{what}: wrong ssl_redirect");
-                assert_eq!(*m.target, r.backend.cluster, "{what}: wrong target");
+                assert_eq!(*m.target, backend_of(r).cluster, "{what}: wrong target");
             }
             _ => panic!(
                 "find({host:?}, {path:?}) = {:?}, the reference says {expected:?}",
@@ -254,15 +267,11 @@ fn check(case: &Case) {
 fn check_added_rules(case: &Case) {
     for (host, path) in case.lookups.iter().filter(|(_, p)| p.starts_with('/')) {
         let mut snapshot = case.snapshot.clone();
-        let probe = Route {
-            path: PathMatch::Exact(path.clone()),
-            backend: Backend {
-                cluster: ClusterId("probe/probe:80".into()),
-                ingress: ObjectRef::new("probe", "probe"),
-            },
-            ssl_redirect: true,
-            policy: RoutePolicy::default(),
-        };
+        let probe = Route::forward(
+            PathMatch::Exact(path.clone()),
+            "probe/probe:80".parse::<ClusterId>().unwrap(),
+            ObjectRef::new("probe", "probe"),
+        );
         snapshot.virtual_hosts.insert(
             0,
             VirtualHost {
@@ -273,7 +282,7 @@ fn check_added_rules(case: &Case) {
         let table = RouteTable::build(&snapshot, |_| ());
         let found = table.find(host, path);
         assert!(
-            found.is_some_and(|m| *m.backend == probe.backend && m.path == Some(&probe.path)),
+            found.is_some_and(|m| *m.backend == backend_of(&probe) && m.path == Some(&probe.path)),
             "find({host:?}, {path:?}) missed an Exact rule for that host and path: {:?}",
             found.map(|m| (m.host, m.path, m.backend))
         );

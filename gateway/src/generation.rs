@@ -293,25 +293,20 @@ mod tests {
     use super::*;
     use crate::upstream::tests::defaults;
     use crate::upstream::RequestKey;
-    use pingress_model::{
-        Backend, Cluster, Endpoint, HostMatch, ObjectRef, PathMatch, Route, VirtualHost,
-    };
+    use pingress_model::{Cluster, Endpoint, HostMatch, ObjectRef, PathMatch, Route, VirtualHost};
 
     fn snapshot(generation: u64, endpoints: &[&str]) -> Snapshot {
-        let id = ClusterId("default/web:80".into());
+        let id = "default/web:80".parse::<ClusterId>().unwrap();
         Snapshot {
+            schema: pingress_model::SCHEMA_VERSION,
             generation,
             virtual_hosts: vec![VirtualHost {
                 host: HostMatch::Any,
-                routes: vec![Route {
-                    path: PathMatch::prefix("/"),
-                    backend: Backend {
-                        cluster: id.clone(),
-                        ingress: ObjectRef::new("default", "web"),
-                    },
-                    ssl_redirect: true,
-                    policy: Default::default(),
-                }],
+                routes: vec![Route::forward(
+                    PathMatch::prefix("/"),
+                    id.clone(),
+                    ObjectRef::new("default", "web"),
+                )],
             }],
             default_backend: None,
             clusters: [(
@@ -377,9 +372,10 @@ mod tests {
         // Two clusters: `web` on every host, `api` on api.test.
         let two = |generation: u64, web: &str, api: &str| {
             let mut s = snapshot(generation, &[web]);
-            let id = ClusterId("default/api:80".into());
+            let id = "default/api:80".parse::<ClusterId>().unwrap();
             let mut route = s.virtual_hosts[0].routes[0].clone();
-            route.backend.cluster = id.clone();
+            route.action =
+                pingress_model::Action::Forward(pingress_model::BackendSet::single(id.clone()));
             s.virtual_hosts.push(VirtualHost {
                 host: HostMatch::Exact("api.test".into()),
                 routes: vec![route],

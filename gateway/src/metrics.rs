@@ -263,7 +263,7 @@ impl Metrics {
         host: Option<&HostMatch>,
         path: Option<&PathMatch>,
     ) -> RouteCounters {
-        let (service, port) = backend.cluster.service_and_port();
+        let (service, port) = (backend.cluster.service(), backend.cluster.port());
         let labels = [
             backend.ingress.namespace.as_str().to_string(),
             backend.ingress.name.clone(),
@@ -271,6 +271,7 @@ impl Metrics {
             path.map_or(String::new(), |p| match p {
                 PathMatch::Prefix(p) if p.is_empty() => "/".to_string(),
                 PathMatch::Exact(p) | PathMatch::Prefix(p) => p.clone(),
+                PathMatch::Regex(r) => r.pattern.clone(),
             }),
             service.to_string(),
             port.to_string(),
@@ -301,7 +302,7 @@ impl Metrics {
     ) {
         self.upstream_connections[usize::from(reused)].inc();
         if !reused {
-            let (service, port) = backend.cluster.service_and_port();
+            let (service, port) = (backend.cluster.service(), backend.cluster.port());
             self.upstream_connect_duration
                 .with_label_values(&[&backend.ingress.namespace, service, port])
                 .observe(connect_time.as_secs_f64());
@@ -310,7 +311,7 @@ impl Metrics {
 
     /// Counts an ejection of `endpoint` from `backend`'s cluster, and logs it.
     pub fn observe_ejection(&self, backend: &Backend, endpoint: std::net::SocketAddr) {
-        let (service, port) = backend.cluster.service_and_port();
+        let (service, port) = (backend.cluster.service(), backend.cluster.port());
         self.ejections
             .with_label_values(&[&backend.ingress.namespace, service, port])
             .inc();
@@ -326,8 +327,10 @@ impl Metrics {
     pub fn refresh_endpoints(&self, generation: &Generation) {
         self.upstream_endpoints.reset();
         for upstream in generation.upstreams() {
-            let (namespace, (service, port)) =
-                (upstream.id.namespace(), upstream.id.service_and_port());
+            let (namespace, (service, port)) = (
+                upstream.id.namespace(),
+                (upstream.id.service(), upstream.id.port()),
+            );
             let counts = upstream.endpoint_health();
             for (state, count) in ["healthy", "unhealthy", "ejected"].iter().zip(counts) {
                 self.upstream_endpoints

@@ -572,7 +572,7 @@ impl ProxyHttp for IngressProxy {
         if !self.access_log.enabled() {
             return;
         }
-        let service = ctx.route.as_ref().map(|r| r.backend.cluster.0.as_str());
+        let service = ctx.route.as_ref().map(|r| r.backend.cluster.as_str());
         self.access_log.log(&Entry {
             time: SystemTime::now(),
             request_id: &ctx.request_id,

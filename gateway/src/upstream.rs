@@ -677,7 +677,7 @@ pub(crate) mod tests {
             ..ClusterPolicy::default()
         };
         Upstream::new(
-            ClusterId("c".into()),
+            "test/c:80".parse::<ClusterId>().unwrap(),
             &endpoints(addrs),
             &policy,
             None,

@@ -497,6 +497,18 @@ impl<T> RouteTable<T> {
                 let (kind, key) = match &route.path {
                     PathMatch::Exact(p) => (Kind::Exact, p),
                     PathMatch::Prefix(p) => (Kind::Prefix, p),
+                    PathMatch::Regex(_) => continue,
+                };
+                let Some(backend) = route
+                    .action
+                    .backends()
+                    .and_then(|set| set.backends.first())
+                    .map(|b| Backend {
+                        cluster: b.cluster.clone(),
+                        ingress: route.origin.clone(),
+                    })
+                else {
+                    continue;
                 };
                 let hash = path_hash(vhost_hash, kind, table.hash(key.as_bytes()));
                 let owner = rule_owner(vhost, kind);
@@ -517,9 +529,9 @@ impl<T> RouteTable<T> {
                 };
                 table.routes.push(Target {
                     path: route.path.clone(),
-                    backend: route.backend.clone(),
+                    target: target(&backend),
+                    backend,
                     policy: route.policy.clone(),
-                    target: target(&route.backend),
                 });
                 lengths[vhost as usize][kind as usize].add(key.len());
                 table.lengths[kind as usize].add(key.len());

@@ -1,5 +1,5 @@
-//! Table-driven tests. Every backend's cluster id is a readable label, and the table's target is
-//! that label, so a failing row names the winner it expected and the one it got.
+//! Table-driven tests. Every route's declaring object has a readable label as its name, and the
+//! table's target is that label, so a failing row names the winner it expected and the one it got.
 
 use pingress_model::{ClusterId, ObjectRef, Route, VirtualHost};
 
@@ -8,11 +8,22 @@ use super::*;
 /// `(rule, label)`, e.g. `("Prefix /foo", "foo")`.
 type Rule<'a> = (&'a str, &'a str);
 
+fn cluster() -> ClusterId {
+    ClusterId::new(&ObjectRef::new("default", "web"), 80)
+}
+
+/// The label is the name of the declaring object (it may contain `/`, which a cluster id may
+/// not).
 fn backend(label: &str) -> Backend {
     Backend {
-        cluster: ClusterId(label.to_string()),
-        ingress: ObjectRef::new("default", "ing"),
+        cluster: cluster(),
+        ingress: ObjectRef::new("default", label),
     }
+}
+
+/// A route for `path` declared by the object labelled `label`.
+fn route(path: PathMatch, label: &str) -> Route {
+    Route::forward(path, cluster(), ObjectRef::new("default", label))
 }
 
 /// `"Exact /foo"` or `"Prefix /foo/"` (normalised like the translation does).
@@ -44,12 +55,7 @@ fn snapshot(vhosts: &[(&str, &[Rule])], default: Option<&str>) -> Snapshot {
                 host: host_match(host),
                 routes: routes
                     .iter()
-                    .map(|(rule, label)| Route {
-                        path: path_match(rule),
-                        backend: backend(label),
-                        ssl_redirect: true,
-                        policy: Default::default(),
-                    })
+                    .map(|(rule, label)| route(path_match(rule), label))
                     .collect(),
             })
             .collect(),
@@ -59,7 +65,7 @@ fn snapshot(vhosts: &[(&str, &[Rule])], default: Option<&str>) -> Snapshot {
 }
 
 fn table(snapshot: &Snapshot) -> RouteTable<String> {
-    RouteTable::build(snapshot, |b| b.cluster.0.clone())
+    RouteTable::build(snapshot, |b| b.ingress.name.clone())
 }
 
 /// The label of the winner, or `None`; the same whether the lookup prefetches or not.
@@ -308,18 +314,14 @@ fn a_hundred_thousand_routes() {
         let routes = (0..50)
             .flat_map(|r| {
                 [
-                    Route {
-                        path: PathMatch::Prefix(format!("/svc{r}")),
-                        backend: backend(&format!("h{h}-prefix{r}")),
-                        ssl_redirect: true,
-                        policy: Default::default(),
-                    },
-                    Route {
-                        path: PathMatch::Exact(format!("/svc{r}/health")),
-                        backend: backend(&format!("h{h}-exact{r}")),
-                        ssl_redirect: true,
-                        policy: Default::default(),
-                    },
+                    route(
+                        PathMatch::Prefix(format!("/svc{r}")),
+                        &format!("h{h}-prefix{r}"),
+                    ),
+                    route(
+                        PathMatch::Exact(format!("/svc{r}/health")),
+                        &format!("h{h}-exact{r}"),
+                    ),
                 ]
             })
             .collect();
@@ -331,21 +333,11 @@ fn a_hundred_thousand_routes() {
     snapshot.virtual_hosts.extend([
         VirtualHost {
             host: HostMatch::Wildcard("example.com".into()),
-            routes: vec![Route {
-                path: PathMatch::prefix("/"),
-                backend: backend("wild-root"),
-                ssl_redirect: true,
-                policy: Default::default(),
-            }],
+            routes: vec![route(PathMatch::prefix("/"), "wild-root")],
         },
         VirtualHost {
             host: HostMatch::Any,
-            routes: vec![Route {
-                path: PathMatch::prefix("/any"),
-                backend: backend("any"),
-                ssl_redirect: true,
-                policy: Default::default(),
-            }],
+            routes: vec![route(PathMatch::prefix("/any"), "any")],
         },
     ]);
     assert_eq!(snapshot.route_count(), 100_002);

@@ -27,6 +27,7 @@ mod host;
 mod path;
 mod table;
 mod tls;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -44,8 +45,9 @@ use crate::diagnostic::Diagnostics;
 use crate::table::{Claim, RouteTable};
 use crate::tls::TlsTable;
 
-pub use crate::annotations::{parse_size, MAX_VALUE_LEN as MAX_ANNOTATION_LEN};
+pub use crate::annotations::MAX_VALUE_LEN as MAX_ANNOTATION_LEN;
 pub use crate::diagnostic::{Diagnostic, Severity};
+pub use crate::units::{parse_duration, parse_size};
 
 /// The `spec.controller` value that marks an IngressClass as ours, unless configured otherwise.
 pub const DEFAULT_CONTROLLER_NAME: &str = "pingress.io/ingress-controller";
@@ -163,11 +165,17 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
             host,
             routes: routes
                 .into_iter()
-                .map(|(path, claim)| Route {
-                    path,
-                    ssl_redirect: claim.annotations.ssl_redirect,
-                    policy: claim.annotations.route.clone(),
-                    backend: backend(claim),
+                .map(|(path, claim)| {
+                    let (ssl_redirect, policy) = (
+                        claim.annotations.ssl_redirect,
+                        claim.annotations.route.clone(),
+                    );
+                    let Backend { cluster, ingress } = backend(claim);
+                    Route {
+                        ssl_redirect,
+                        policy,
+                        ..Route::forward(path, cluster, ingress)
+                    }
                 })
                 .collect(),
         })
@@ -178,6 +186,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
     ingresses.sort();
     Translation {
         snapshot: Snapshot {
+            schema: pingress_model::SCHEMA_VERSION,
             generation: 0,
             virtual_hosts,
             default_backend,

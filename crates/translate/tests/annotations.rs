@@ -109,7 +109,7 @@ fn route_policy(t: &Translation) -> RoutePolicy {
 
 /// The policy of cluster `default/NAME:80`.
 fn cluster_policy(t: &Translation, service: &str) -> ClusterPolicy {
-    let id = ClusterId(format!("default/{service}:80"));
+    let id: ClusterId = format!("default/{service}:80").parse().unwrap();
     t.snapshot.clusters[&id].policy.clone()
 }
 
@@ -640,7 +640,7 @@ fn route_policy_is_per_ingress() {
         .virtual_hosts
         .iter()
         .flat_map(|v| &v.routes)
-        .map(|r| (r.backend.ingress.to_string(), r.policy.clone()))
+        .map(|r| (r.origin.to_string(), r.policy.clone()))
         .collect();
     let expected = [
         (

@@ -9,8 +9,8 @@ mod common;
 use common::objects;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use pingress_model::{
-    Backend, Cluster, ClusterId, ClusterPolicy, Endpoint, HostMatch, ObjectRef, PathMatch, Route,
-    RoutePolicy, Snapshot, VirtualHost,
+    Action, BackendSet, Cluster, ClusterId, ClusterPolicy, Endpoint, HostMatch, ObjectRef,
+    PathMatch, Route, RoutePolicy, Snapshot, VirtualHost, WeightedBackend, SCHEMA_VERSION,
 };
 use pingress_translate::{
     translate, Diagnostic, Objects, Options, Severity, Translation, DEFAULT_CONTROLLER_NAME,
@@ -44,8 +44,15 @@ fn render(t: &Translation) -> Vec<String> {
     let snapshot = &t.snapshot;
     let routes = snapshot.virtual_hosts.iter().flat_map(|vh| {
         vh.routes.iter().map(move |r| {
-            let b = &r.backend;
-            format!("{} {} -> {} ({})", vh.host, r.path, b.cluster, b.ingress)
+            let clusters: Vec<String> = r
+                .action
+                .backends()
+                .into_iter()
+                .flat_map(|set| set.clusters())
+                .map(ToString::to_string)
+                .collect();
+            let clusters = clusters.join(", ");
+            format!("{} {} -> {clusters} ({})", vh.host, r.path, r.origin)
         })
     });
     let default = snapshot
@@ -750,7 +757,7 @@ fn conflict_precedence() {
             };
             let t = translate(&objects, &Options::default());
             assert_eq!(
-                t.snapshot.virtual_hosts[0].routes[0].backend.ingress, *winner,
+                t.snapshot.virtual_hosts[0].routes[0].origin, *winner,
                 "{name}"
             );
             assert_eq!(
@@ -854,20 +861,27 @@ spec:
       - {path: /cart/, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 "#
     ));
-    let cluster = ClusterId("default/web:80".into());
+    let cluster: ClusterId = "default/web:80".parse().unwrap();
     let expected = Translation {
         snapshot: Snapshot {
+            schema: SCHEMA_VERSION,
             generation: 0,
             virtual_hosts: vec![VirtualHost {
                 host: HostMatch::Exact("shop.example.com".into()),
                 routes: vec![Route {
                     path: PathMatch::Prefix("/cart".into()),
-                    backend: Backend {
-                        cluster: cluster.clone(),
-                        ingress: ObjectRef::new("default", "shop"),
-                    },
+                    conditions: vec![],
+                    action: Action::Forward(BackendSet {
+                        backends: vec![WeightedBackend {
+                            cluster: cluster.clone(),
+                            weight: 1,
+                        }],
+                        alternatives: vec![],
+                    }),
+                    filters: vec![],
                     ssl_redirect: true,
                     policy: RoutePolicy::default(),
+                    origin: ObjectRef::new("default", "shop"),
                 }],
             }],
             tls: Default::default(),

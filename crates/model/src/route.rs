@@ -1,0 +1,293 @@
+//! The route model: what a request must look like (host, path, conditions), what is done with
+//! it (forward, redirect, respond), and the filters it passes on the way. Ingress with its
+//! annotations and Gateway API both translate into these types; their precedence rules are the
+//! translations' business and reach the gateway as the order of routes.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ClusterId, ObjectRef};
+
+/// Which request hosts a virtual host serves. Names are lower-case and carry no port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HostMatch {
+    /// Exactly this name, e.g. `shop.example.com`.
+    Exact(String),
+    /// `*.` + this suffix: any name with exactly one more DNS label, e.g. suffix `example.com`
+    /// matches `a.example.com` but neither `example.com` nor `a.b.example.com`.
+    Wildcard(String),
+    /// Every host (an Ingress rule without `host`).
+    Any,
+}
+
+impl fmt::Display for HostMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostMatch::Exact(h) => f.write_str(h),
+            HostMatch::Wildcard(suffix) => write!(f, "*.{suffix}"),
+            HostMatch::Any => f.write_str("*"),
+        }
+    }
+}
+
+/// The routes of one host match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualHost {
+    pub host: HostMatch,
+    /// In precedence order where precedence is not the path's own: routes with an equal
+    /// [`PathMatch`] are tried in this order (the first whose conditions hold wins), and so are
+    /// `Regex` routes among themselves.
+    pub routes: Vec<Route>,
+}
+
+/// How a route matches the request path. The query string never takes part.
+///
+/// Within a virtual host an `Exact` match wins, then the first `Regex` route (in Snapshot
+/// order) whose pattern matches, then the longest `Prefix` (nginx's location order, which
+/// ingress-nginx's regex mode relies on).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PathMatch {
+    /// The whole path, case-sensitive.
+    Exact(String),
+    /// Element-wise prefix on `/`. Stored without a trailing `/`; the root prefix `/` is stored
+    /// as the empty string and matches every path.
+    Prefix(String),
+    /// A regular expression anchored at the start of the path only.
+    Regex(RegexPath),
+}
+
+/// A path regular expression, validated by the translation (the `regex` crate's syntax, its
+/// size bounded).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RegexPath {
+    pub pattern: String,
+    /// Letters match either case (nginx's `~*`, which ingress-nginx uses).
+    pub case_insensitive: bool,
+}
+
+impl PathMatch {
+    /// A prefix match, normalised: any trailing `/` is dropped (`/foo/` and `/foo` are the same
+    /// rule, `/` becomes the empty prefix).
+    pub fn prefix(path: &str) -> Self {
+        PathMatch::Prefix(path.trim_end_matches('/').to_string())
+    }
+
+    /// The length used for "longest match wins" (a regex's pattern length, which no
+    /// precedence uses).
+    pub fn len(&self) -> usize {
+        match self {
+            PathMatch::Exact(p) | PathMatch::Prefix(p) => p.len(),
+            PathMatch::Regex(r) => r.pattern.len(),
+        }
+    }
+
+    /// True for the root prefix, which matches every path.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathMatch::Exact(p) => write!(f, "Exact {p}"),
+            PathMatch::Prefix(p) if p.is_empty() => f.write_str("Prefix /"),
+            PathMatch::Prefix(p) => write!(f, "Prefix {p}"),
+            PathMatch::Regex(r) if r.case_insensitive => write!(f, "Regex (?i){}", r.pattern),
+            PathMatch::Regex(r) => write!(f, "Regex {}", r.pattern),
+        }
+    }
+}
+
+/// A condition on the request beyond its host and path. A route's conditions must all hold.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Condition {
+    /// A request header (lower-case name; the first value when it is repeated).
+    Header { name: String, value: StringMatch },
+    /// A query parameter (case-sensitive name; the first occurrence), compared undecoded.
+    Query { name: String, value: StringMatch },
+    /// The request method, upper-case (`GET`).
+    Method(String),
+    /// A cookie of the `Cookie` header (case-sensitive name).
+    Cookie { name: String, value: StringMatch },
+}
+
+/// How a condition compares a value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StringMatch {
+    /// Byte for byte.
+    Exact(String),
+    /// A regular expression that may match anywhere in the value (anchor it with `^` and `$`
+    /// for a whole-value match).
+    Regex(String),
+}
+
+/// One path rule of a virtual host: its match, its action and its filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub path: PathMatch,
+    /// Further conditions on the request, all of which must hold; empty: none.
+    pub conditions: Vec<Condition>,
+    pub action: Action,
+    /// Run in order, each in the proxy phase that owns it; empty for most routes, which then
+    /// pay nothing for them.
+    pub filters: Vec<Filter>,
+    /// Whether plain-HTTP requests for a TLS host that match this route are redirected to HTTPS
+    /// (the declaring Ingress's `ssl-redirect` annotation; `true` unless switched off).
+    pub ssl_redirect: bool,
+    /// Timeouts, retries and the body limit.
+    pub policy: RoutePolicy,
+    /// The object that declared the route (for logs, metrics and status).
+    pub origin: ObjectRef,
+}
+
+impl Route {
+    /// A route of `origin` that forwards every request matching `path` to one cluster, with the
+    /// default policy and filters: the shape of a plain Ingress path.
+    pub fn forward(path: PathMatch, cluster: ClusterId, origin: ObjectRef) -> Self {
+        Route {
+            path,
+            conditions: Vec::new(),
+            action: Action::Forward(BackendSet::single(cluster)),
+            filters: Vec::new(),
+            ssl_redirect: true,
+            policy: RoutePolicy::default(),
+            origin,
+        }
+    }
+}
+
+/// What a route does with a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Proxy it to one of a set of clusters.
+    Forward(BackendSet),
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer it directly.
+    Respond(Respond),
+}
+
+impl Action {
+    /// The backend set, for a forwarding route.
+    pub fn backends(&self) -> Option<&BackendSet> {
+        match self {
+            Action::Forward(set) => Some(set),
+            Action::Redirect(_) | Action::Respond(_) => None,
+        }
+    }
+}
+
+/// The clusters a forwarding route may send a request to.
+///
+/// The alternatives are decided first, in order: the first whose conditions all hold chooses
+/// among its own backends. Otherwise the request goes to one of `backends`, each chosen in
+/// proportion to its weight over many requests. A set whose weights are all 0 has no backend
+/// to offer (the gateway answers `500`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendSet {
+    pub backends: Vec<WeightedBackend>,
+    pub alternatives: Vec<Alternative>,
+}
+
+impl BackendSet {
+    /// All traffic to one cluster.
+    pub fn single(cluster: ClusterId) -> Self {
+        BackendSet {
+            backends: vec![WeightedBackend { cluster, weight: 1 }],
+            alternatives: Vec::new(),
+        }
+    }
+
+    /// Every cluster the set can choose, alternatives included.
+    pub fn clusters(&self) -> impl Iterator<Item = &ClusterId> {
+        self.backends
+            .iter()
+            .chain(self.alternatives.iter().flat_map(|a| &a.backends))
+            .map(|b| &b.cluster)
+    }
+}
+
+/// A cluster and its share of a [`BackendSet`]'s traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightedBackend {
+    pub cluster: ClusterId,
+    /// Relative to the other backends of the same list; 0: none.
+    pub weight: u32,
+}
+
+/// Backends chosen instead of a set's own when all of `when` hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub when: Vec<Condition>,
+    pub backends: Vec<WeightedBackend>,
+}
+
+/// A redirect the gateway answers itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    /// `301`, `302`, `303`, `307` or `308`.
+    pub code: u16,
+    /// The `Location` header, sent as is: an absolute URL or an absolute path, validated by
+    /// the translation (no control characters, an `http`/`https` scheme if any).
+    pub location: String,
+}
+
+/// A response the gateway answers itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Respond {
+    pub status: u16,
+    /// A plain-text body; `None`: the gateway's own text for the status.
+    pub body: Option<String>,
+}
+
+/// A step a request or its response passes through on a route. Each is validated at
+/// translation time and compiled once per Generation; nothing in it ever becomes
+/// configuration text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Filter {
+    /// Changes to the request headers sent upstream (after the gateway's own forwarding
+    /// headers, so it can override them).
+    RequestHeaders(HeaderChanges),
+    /// Changes to the response headers sent to the client.
+    ResponseHeaders(HeaderChanges),
+}
+
+/// Header edits, applied in the order `remove`, `set`, `add`. Names are lower-case, values
+/// valid header values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderChanges {
+    /// Replace every value of the header with this one.
+    pub set: Vec<(String, String)>,
+    /// Append a value, keeping those already there.
+    pub add: Vec<(String, String)>,
+    /// Remove the header.
+    pub remove: Vec<String>,
+}
+
+/// Most retries an Ingress may ask for.
+pub const MAX_RETRIES: u8 = 5;
+
+/// How requests on a route talk to upstreams. `None` means the gateway's default (its flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutePolicy {
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub send_timeout: Option<Duration>,
+    /// Extra attempts on another endpoint for idempotent requests whose upstream failed after
+    /// the request was sent (0..=[`MAX_RETRIES`]). Connection failures before anything was sent
+    /// are retried regardless of this setting.
+    pub retries: u8,
+    /// Largest request body accepted, in bytes (`413` beyond it); `Some(0)` means no limit.
+    pub max_body_size: Option<u64>,
+}
+
+/// A destination declared by an object: the Snapshot's default backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub cluster: ClusterId,
+    /// The Ingress that declared it (for logs and metrics).
+    pub ingress: ObjectRef,
+}
