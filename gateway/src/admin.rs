@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use pingress_channel::ChannelStatus;
 
-use crate::generation::LiveConfig;
+use crate::config::LiveConfig;
 use crate::metrics::Metrics;
 use crate::shutdown::Draining;
 
@@ -127,7 +127,7 @@ impl ServeHttp for AdminApp {
                 }
             }
             "/metrics" => {
-                self.metrics.refresh_endpoints(&self.live.load());
+                self.metrics.refresh_endpoints(self.live.load().upstreams());
                 if let Some(channel) = &self.channel {
                     self.metrics.refresh_channel(channel);
                 }

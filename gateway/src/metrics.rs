@@ -16,7 +16,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::generation::Generation;
+use crate::upstream::Upstream;
 
 /// Status classes in label order; index 0 is "no response was sent".
 const STATUS_CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -324,9 +324,12 @@ impl Metrics {
     }
 
     /// Sets `pingress_upstream_endpoints` from the live generation's upstreams.
-    pub fn refresh_endpoints(&self, generation: &Generation) {
+    pub fn refresh_endpoints<'a>(
+        &self,
+        upstreams: impl Iterator<Item = &'a std::sync::Arc<Upstream>>,
+    ) {
         self.upstream_endpoints.reset();
-        for upstream in generation.upstreams() {
+        for upstream in upstreams {
             let (namespace, (service, port)) = (
                 upstream.id.namespace(),
                 (upstream.id.service(), upstream.id.port()),

@@ -22,7 +22,7 @@ use pingress_model::RoutePolicy;
 use pingress_routing::{normalize_host, normalize_path, PathError};
 
 use crate::access_log::{AccessLog, Entry};
-use crate::generation::{Generation, LiveConfig, RouteTarget};
+use crate::config::{Generation, LiveConfig, RouteTarget};
 use crate::headers::{self, ClientAddr};
 use crate::limits::{self, Connections, Limits, ProtectionMetrics, Reason};
 use crate::metrics::{Metrics, RequestOutcome};

@@ -1,37 +1,18 @@
-//! TLS termination: the certificate store compiled from each Snapshot, the SNI certificate
-//! callback Pingora calls during every handshake, and the listener's protocol policy.
-//!
-//! ```text
-//! handshake(SNI) -> CertSelector::certificate_callback -> live generation's CertStore::select
-//!                     1. exact TLS host   2. wildcard TLS host (one label)   3. default
-//! ```
-//!
-//! The store lives in the [`Generation`](crate::generation::Generation), so a rotated Secret is
-//! served on the next handshake after the swap; established connections keep the certificate
-//! they negotiated. Parsed certificates are reused across generations when their PEM did not
-//! change.
+//! TLS termination: the SNI certificate callback Pingora calls during every handshake (it
+//! reads the live generation's [`CertStore`](crate::config::CertStore)), and the HTTPS
+//! listener's protocol policy.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
 use openssl::ssl::{NameType, SslVersion};
-use openssl::x509::{X509Name, X509};
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
-use pingora::tls::ext;
-use pingress_model::{Certificate, CertificateId, HostMatch, Tls};
 use pingress_routing::normalize_host;
 
-use crate::generation::LiveConfig;
+use crate::config::LiveConfig;
 use crate::metrics::Metrics;
 
 /// TLS 1.2 cipher suites offered, strongest first: forward-secret ECDHE with AEAD ciphers only
@@ -40,158 +21,6 @@ use crate::metrics::Metrics;
 pub const TLS12_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
 ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
 ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-/// A certificate chain with its key, ready for a handshake.
-pub struct CertifiedKey {
-    /// The Secret it came from; `None` for the gateway's self-signed certificate.
-    pub id: Option<CertificateId>,
-    chain: Vec<X509>,
-    key: PKey<Private>,
-    /// The PEM it was parsed from, to reuse it when a new Snapshot carries the same.
-    source: Option<Certificate>,
-}
-
-impl CertifiedKey {
-    fn parse(id: &CertificateId, cert: &Certificate) -> Result<Self, openssl::error::ErrorStack> {
-        let chain = X509::stack_from_pem(cert.chain_pem.as_bytes())?;
-        let key = PKey::private_key_from_pem(cert.key_pem.as_bytes())?;
-        if chain.is_empty() {
-            return Err(openssl::error::ErrorStack::get());
-        }
-        Ok(CertifiedKey {
-            id: Some(id.clone()),
-            chain,
-            key,
-            source: Some(cert.clone()),
-        })
-    }
-
-    /// A self-signed ECDSA certificate for `Pingress Default Certificate`, like ingress-nginx's
-    /// "fake certificate": served when nothing better fits, never another tenant's.
-    pub fn self_signed() -> Result<Self, openssl::error::ErrorStack> {
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-        let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
-        let mut name = X509Name::builder()?;
-        name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "Pingress")?;
-        name.append_entry_by_nid(Nid::COMMONNAME, "Pingress Default Certificate")?;
-        let name = name.build();
-        let mut serial = BigNum::new()?;
-        serial.rand(128, MsbOption::MAYBE_ZERO, false)?;
-        let mut builder = X509::builder()?;
-        builder.set_version(2)?;
-        let serial = serial.to_asn1_integer()?;
-        let (not_before, not_after) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(365)?);
-        builder.set_serial_number(&serial)?;
-        builder.set_subject_name(&name)?;
-        builder.set_issuer_name(&name)?;
-        builder.set_pubkey(&key)?;
-        builder.set_not_before(&not_before)?;
-        builder.set_not_after(&not_after)?;
-        builder.sign(&key, MessageDigest::sha256())?;
-        Ok(CertifiedKey {
-            id: None,
-            chain: vec![builder.build()],
-            key,
-            source: None,
-        })
-    }
-
-    fn install(&self, ssl: &mut TlsRef) -> Result<(), openssl::error::ErrorStack> {
-        ext::ssl_use_certificate(ssl, &self.chain[0])?;
-        ext::ssl_use_private_key(ssl, &self.key)?;
-        for intermediate in &self.chain[1..] {
-            ext::ssl_add_chain_cert(ssl, intermediate)?;
-        }
-        Ok(())
-    }
-}
-
-/// The certificates of one generation, by SNI name.
-pub struct CertStore {
-    exact: HashMap<String, Arc<CertifiedKey>>,
-    /// Keyed by the suffix after `*.`.
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
-    default: Arc<CertifiedKey>,
-}
-
-impl CertStore {
-    /// Compiles the TLS section of a Snapshot. `fallback` is the self-signed certificate, used
-    /// as the default when the Snapshot names none.
-    pub fn compile(tls: &Tls, fallback: &Arc<CertifiedKey>, previous: Option<&CertStore>) -> Self {
-        let reusable: HashMap<&CertificateId, &Arc<CertifiedKey>> = previous
-            .into_iter()
-            .flat_map(|p| {
-                p.exact
-                    .values()
-                    .chain(p.wildcard.values())
-                    .chain([&p.default])
-            })
-            .filter_map(|c| Some((c.id.as_ref()?, c)))
-            .collect();
-        let parsed: HashMap<&CertificateId, Arc<CertifiedKey>> = tls
-            .certificates
-            .iter()
-            .filter_map(|(id, cert)| {
-                if let Some(same) = reusable
-                    .get(id)
-                    .filter(|c| c.source.as_ref() == Some(cert))
-                {
-                    return Some((id, Arc::clone(same)));
-                }
-                match CertifiedKey::parse(id, cert) {
-                    Ok(parsed) => Some((id, Arc::new(parsed))),
-                    Err(e) => {
-                        tracing::error!(secret = %id, "unusable certificate, serving the default instead: {e}");
-                        None
-                    }
-                }
-            })
-            .collect();
-        let default = tls
-            .default_certificate
-            .as_ref()
-            .and_then(|id| parsed.get(id))
-            .unwrap_or(fallback)
-            .clone();
-        let mut store = CertStore {
-            exact: HashMap::new(),
-            wildcard: HashMap::new(),
-            default,
-        };
-        for host in &tls.hosts {
-            let cert = host
-                .certificate
-                .as_ref()
-                .and_then(|id| parsed.get(id))
-                .unwrap_or(&store.default)
-                .clone();
-            match &host.host {
-                HostMatch::Exact(name) => store.exact.insert(name.clone(), cert),
-                HostMatch::Wildcard(suffix) => store.wildcard.insert(suffix.clone(), cert),
-                HostMatch::Any => None,
-            };
-        }
-        store
-    }
-
-    fn find(&self, name: &str) -> Option<&Arc<CertifiedKey>> {
-        self.exact.get(name).or_else(|| {
-            let (label, suffix) = name.split_once('.')?;
-            (!label.is_empty()).then(|| self.wildcard.get(suffix))?
-        })
-    }
-
-    /// The certificate for an SNI name (normalised: lower-case, no trailing dot), or the default
-    /// for no name or an unknown one.
-    pub fn select(&self, name: Option<&str>) -> &Arc<CertifiedKey> {
-        name.and_then(|n| self.find(n)).unwrap_or(&self.default)
-    }
-
-    /// True when `host` (normalised) is listed under some Ingress's `spec.tls`.
-    pub fn is_tls_host(&self, host: &str) -> bool {
-        self.find(host).is_some()
-    }
-}
 
 /// The SNI name of a TLS connection, recorded when its handshake completes.
 pub struct Sni(pub String);
@@ -248,53 +77,4 @@ pub fn listener_settings(
         .or_err(ErrorType::InternalError, "TLS 1.2 cipher list")?;
     settings.enable_h2();
     Ok(settings)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pingress_model::{ObjectRef, TlsHost};
-
-    fn fake(id: &str) -> Arc<CertifiedKey> {
-        let mut cert = CertifiedKey::self_signed().unwrap();
-        cert.id = Some(ObjectRef::new("default", id));
-        Arc::new(cert)
-    }
-
-    #[test]
-    fn selection_prefers_exact_then_wildcard_then_default() {
-        let fallback = Arc::new(CertifiedKey::self_signed().unwrap());
-        let mut store = CertStore::compile(&Tls::default(), &fallback, None);
-        let (shop, wild) = (fake("shop"), fake("wild"));
-        store.exact.insert("shop.example.com".into(), shop.clone());
-        store.wildcard.insert("example.com".into(), wild.clone());
-        let rows = [
-            (Some("shop.example.com"), &shop),
-            (Some("blog.example.com"), &wild),
-            (Some("a.blog.example.com"), &fallback),
-            (Some("example.com"), &fallback),
-            (Some("other.test"), &fallback),
-            (None, &fallback),
-        ];
-        for (name, expected) in rows {
-            assert!(Arc::ptr_eq(store.select(name), expected), "{name:?}");
-        }
-        assert!(store.is_tls_host("blog.example.com"));
-        assert!(!store.is_tls_host("example.com"));
-    }
-
-    #[test]
-    fn hosts_without_a_usable_certificate_get_the_default_but_stay_tls_hosts() {
-        let fallback = Arc::new(CertifiedKey::self_signed().unwrap());
-        let tls = Tls {
-            hosts: vec![TlsHost {
-                host: HostMatch::Exact("broken.test".into()),
-                certificate: None,
-            }],
-            ..Tls::default()
-        };
-        let store = CertStore::compile(&tls, &fallback, None);
-        assert!(Arc::ptr_eq(store.select(Some("broken.test")), &fallback));
-        assert!(store.is_tls_host("broken.test"));
-    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
-use pingress_gateway::generation::Generation;
+use pingress_gateway::config::Generation;
 use pingress_micro::{cluster_objects, settings, Compiler};
 use pingress_model::Snapshot;
 use pingress_translate::{translate, Options};

@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pingress_gateway::generation::Generation;
+use pingress_gateway::config::Generation;
 use pingress_micro::{cluster_objects, Compiler};
 use pingress_model::{PathMatch, Snapshot};
 use pingress_translate::{translate, Options};

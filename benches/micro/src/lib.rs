@@ -24,8 +24,8 @@ use k8s_openapi::api::networking::v1::{
     IngressServiceBackend, IngressSpec, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use pingress_gateway::generation::Generation;
-use pingress_gateway::tls::CertifiedKey;
+use pingress_gateway::config::CertifiedKey;
+use pingress_gateway::config::Generation;
 use pingress_gateway::upstream::{HealthChecks, UpstreamDefaults};
 use pingress_model::Snapshot;
 use pingress_translate::{translate, Objects, Options};

@@ -19,10 +19,13 @@ fn cluster_ids_name_service_and_port() {
     assert_eq!(id.namespace(), "shop");
 }
 
+/// `(namespace, service, port)`.
+type Parts<'a> = (&'a str, &'a str, &'a str);
+
 #[test]
 fn cluster_ids_parse_once_and_order_as_their_text() {
     #[rustfmt::skip]
-    let rows: [(&str, Option<(&str, &str, &str)>); 8] = [
+    let rows: [(&str, Option<Parts>); 8] = [
         ("default/web:80", Some(("default", "web", "80"))),
         ("default/web:http", Some(("default", "web", "http"))),
         // A colon in the port part is impossible in Kubernetes; the last one splits.

@@ -1,82 +1,33 @@
-//! A Generation: one Snapshot compiled into the tables the request path reads, and the
-//! [`LiveConfig`] slot through which it is swapped in atomically.
+//! A Generation: one Snapshot compiled into the tables the request path reads.
 //!
-//! Readers `load()` the current generation without locking; a config update `store()`s a new
-//! one; an old generation is dropped when its last in-flight request ends. Upstreams whose
-//! endpoints did not change are carried over from the previous generation, so their balancer
-//! state survives a swap (and Pingora's connection pool is keyed by endpoint address, so pooled
-//! keep-alive connections survive every swap).
-//!
-//! What else a compile takes over from the previous generation, so that a swap in which few
+//! What a compile takes over from the previous generation, so that a swap in which few
 //! objects changed costs little more than comparing the Snapshots:
 //!
+//! - the upstreams whose endpoints and policy did not change, with their balancer state
+//!   (Pingora's connection pool is keyed by endpoint address, so pooled keep-alive
+//!   connections survive every swap);
 //! - the health views, when every cluster was kept (no endpoint of a health registry changed);
 //! - the whole route table (an `Arc`), when the routes, the default backend and the clusters
 //!   are the same;
-//! - the endpoint states, looked up by address only for the upstreams built anew.
+//! - the endpoint states, looked up by address only for the upstreams built anew;
+//! - the parsed certificates whose PEM did not change.
 //!
 //! Registering new health views with their registries (most of the cost of a large change) is
-//! left until after the swap: [`LiveConfig::swap`] serves the new routes first,
-//! [`LiveConfig::register_health_checks`] then starts probing the new endpoints.
+//! left until after the swap ([`super::LiveConfig`]).
 
 use std::collections::HashMap as StdHashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use pingress_model::{Backend, ClusterId, Snapshot};
-use pingress_routing::{RouteMatch, RouteTable};
+use pingress_model::{ClusterId, Snapshot};
+use pingress_routing::RouteTable;
 
-use crate::metrics::{Metrics, RouteCounters};
-
-use crate::tls::{CertStore, CertifiedKey};
-use crate::upstream::{EndpointState, HealthChecks, Upstream, UpstreamDefaults};
+use super::certs::{CertStore, CertifiedKey};
+use super::route::RouteTarget;
+use crate::upstream::{EndpointState, HealthChecks, Upstream};
 
 /// Maps built per configuration, keyed by cluster id or address: foldhash, not SipHash.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
-
-/// What a route leads to at run time: its upstream, and, once it served a request, its
-/// metrics and log labels.
-pub struct RouteTarget {
-    pub upstream: Arc<Upstream>,
-    /// The route's cluster and declaring Ingress.
-    pub backend: Backend,
-    resolved: OnceLock<RouteInfo>,
-}
-
-/// A route's per-request bookkeeping, built once on its first request so that no request
-/// formats labels or names.
-pub struct RouteInfo {
-    pub counters: RouteCounters,
-    /// `host path` of the rule (`default backend` for it), for the access log.
-    pub rule: String,
-    /// `namespace/name` of the Ingress.
-    pub ingress: String,
-}
-
-impl RouteTarget {
-    /// The bookkeeping of the route `route` matched (whose target is `self`), built from the
-    /// match on first use.
-    pub fn resolve(
-        &self,
-        route: &RouteMatch<'_, Arc<RouteTarget>>,
-        metrics: &Metrics,
-    ) -> &RouteInfo {
-        self.resolved.get_or_init(|| RouteInfo {
-            counters: metrics.route_counters(route.backend, route.host, route.path),
-            rule: match (route.host, route.path) {
-                (Some(host), Some(path)) => format!("{host} {path}"),
-                _ => "default backend".to_string(),
-            },
-            ingress: route.backend.ingress.to_string(),
-        })
-    }
-
-    /// The bookkeeping, once [`RouteTarget::resolve`] built it.
-    pub fn resolved(&self) -> Option<&RouteInfo> {
-        self.resolved.get()
-    }
-}
 
 /// The compiled form of one Snapshot.
 pub struct Generation {
@@ -187,11 +138,7 @@ impl Generation {
                             })
                             .clone(),
                     };
-                    Arc::new(RouteTarget {
-                        upstream,
-                        backend: backend.clone(),
-                        resolved: OnceLock::new(),
-                    })
+                    Arc::new(RouteTarget::new(upstream, backend.clone()))
                 }))
             }
         };
@@ -212,85 +159,10 @@ impl Generation {
     }
 }
 
-/// The slot holding the live generation, the self-signed certificate generated at start-up,
-/// and the health checks shared by all generations.
-pub struct LiveConfig {
-    current: ArcSwap<Generation>,
-    fallback: Arc<CertifiedKey>,
-    checks: HealthChecks,
-}
-
-impl LiveConfig {
-    /// An empty configuration with a freshly generated self-signed default certificate.
-    pub fn new(defaults: UpstreamDefaults) -> Result<Self, openssl::error::ErrorStack> {
-        let fallback = Arc::new(CertifiedKey::self_signed()?);
-        let checks = HealthChecks::new(defaults);
-        Ok(LiveConfig {
-            current: ArcSwap::from_pointee(Generation::empty(&fallback, &checks)),
-            fallback,
-            checks,
-        })
-    }
-
-    /// The current generation, without locking.
-    pub fn load(&self) -> arc_swap::Guard<Arc<Generation>> {
-        self.current.load()
-    }
-
-    /// Compiles `snapshot` against the live generation and swaps it in. Returns the generation
-    /// it replaced, which requests in flight may still hold (see [`release`]). New health
-    /// views are not registered yet: call [`LiveConfig::register_health_checks`] next.
-    pub fn swap(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
-        let previous = self.current.load_full();
-        let next = Generation::compile(snapshot, &self.fallback, &self.checks, Some(&previous));
-        self.current.store(Arc::new(next));
-        previous
-    }
-
-    /// Registers the health views the last swaps made (see [`HealthChecks::register_pending`]);
-    /// returns how many endpoints that was.
-    pub fn register_health_checks(&self) -> usize {
-        self.checks.register_pending()
-    }
-
-    /// [`LiveConfig::swap`], then [`LiveConfig::register_health_checks`].
-    pub fn apply(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
-        let previous = self.swap(snapshot);
-        self.register_health_checks();
-        previous
-    }
-}
-
-/// Drops the retired generations no request holds any more, and returns true when it dropped
-/// one. (`ArcSwap` turns every reader's borrowed `load()` into a counted reference when the
-/// value is swapped out, so the strong count is exact.)
-pub fn release(retired: &mut Vec<Arc<Generation>>) -> bool {
-    let before = retired.len();
-    retired.retain(|generation| Arc::strong_count(generation) > 1);
-    retired.len() < before
-}
-
-/// Hands freed heap memory back to the operating system. Allocators keep what a dropped
-/// generation freed for reuse (a 10,000-Ingress table left RSS 340 MiB up after it was swapped
-/// out): mimalloc, the `pingress` binary's allocator, purges its free pages only a while later
-/// and only when the thread allocates again, so it is asked to now (`mi_collect`); glibc's
-/// `malloc_trim` returns the free pages of its arenas (the tests' allocator). Each is a cheap
-/// no-op when the other allocator is in use.
-pub fn return_freed_memory() {
-    // SAFETY: mi_collect has no preconditions; it walks only mimalloc's own heap.
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LiveConfig;
     use crate::upstream::tests::defaults;
     use crate::upstream::RequestKey;
     use pingress_model::{Cluster, Endpoint, HostMatch, ObjectRef, PathMatch, Route, VirtualHost};
