@@ -14,9 +14,10 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use parking_lot::Mutex;
 use prometheus::IntCounter;
 use serde::Serialize;
 
@@ -182,18 +183,7 @@ fn write_time(out: &mut Vec<u8>, time: SystemTime) {
 
 /// Appends `value` in decimal, without the formatting machinery.
 fn write_uint(out: &mut Vec<u8>, value: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = value;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends `addr` as `Display` writes it; an IPv4 address (nearly every line) without the
@@ -321,10 +311,6 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// What the request path and the writer share: the lines not written yet.
 struct Shared {
     pending: Mutex<Vec<u8>>,
@@ -387,7 +373,7 @@ impl AccessLog {
                 AccessLogFormat::Text => entry.write_text(&mut line),
                 AccessLogFormat::Off => return true,
             }
-            let mut pending = lock(&shared.pending);
+            let mut pending = shared.pending.lock();
             if pending.len() >= self.max_pending {
                 return false;
             }
@@ -413,7 +399,7 @@ fn write_lines(shared: Arc<Shared>) {
         std::thread::sleep(DRAIN_EVERY);
         // Only this thread holds `shared` once the AccessLog is gone: drain once more, stop.
         let last = Arc::strong_count(&shared) == 1;
-        std::mem::swap(&mut *lock(&shared.pending), &mut spare);
+        std::mem::swap(&mut *shared.pending.lock(), &mut spare);
         if !spare.is_empty() {
             let _ = out.write_all(&spare);
             let _ = out.flush();
@@ -553,7 +539,7 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         let shared = log.shared.as_ref().unwrap();
-        let pending = lock(&shared.pending);
+        let pending = shared.pending.lock();
         assert_eq!(pending.iter().filter(|&&c| c == b'\n').count(), 15);
         assert!(pending.ends_with(b"\n"));
     }

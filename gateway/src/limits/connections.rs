@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use pingora::apps::ServerApp;
 use pingora::protocols::{SocketDigest, Stream};
 use pingora::server::ShutdownWatch;
@@ -116,7 +117,7 @@ struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut state = self.connections.state.lock().expect("not poisoned");
+        let mut state = self.connections.state.lock();
         state.total -= 1;
         if let Some(ip) = self.ip {
             if let Some(count) = state.per_ip.get_mut(&ip) {
@@ -145,7 +146,7 @@ impl Connections {
     }
 
     fn admit(self: &Arc<Self>, ip: Option<IpAddr>, key: Option<ConnectionKey>) -> Option<Admitted> {
-        let mut state = self.state.lock().expect("not poisoned");
+        let mut state = self.state.lock();
         let refused = if self.max_total != 0 && state.total >= self.max_total {
             Some("max_connections")
         } else if self.max_per_ip != 0
@@ -186,14 +187,14 @@ impl Connections {
     /// The connection `key` has completed a request header: the header deadline no
     /// longer applies to it.
     pub fn request_seen(&self, key: ConnectionKey) {
-        let mut state = self.state.lock().expect("not poisoned");
+        let mut state = self.state.lock();
         if let Some(seen) = state.waiting.get_mut(&key) {
             *seen = true;
         }
     }
 
     fn has_seen_request(&self, key: ConnectionKey) -> bool {
-        let state = self.state.lock().expect("not poisoned");
+        let state = self.state.lock();
         state.waiting.get(&key).is_none_or(|seen| *seen)
     }
 }

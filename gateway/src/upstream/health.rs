@@ -10,11 +10,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use futures::FutureExt;
+use parking_lot::Mutex;
 use pingora::lb::discovery::Static;
 use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::{Backend, Backends, HealthCheckService, HealthRegistry};
@@ -141,8 +142,8 @@ impl HealthChecks {
                 .or_default()
                 .extend(cluster.endpoints.iter().map(|e| e.addr));
         }
-        let mut last = self.last_views.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.last_views.lock();
+        let mut pending = self.pending.lock();
         let views: HashMap<HealthCheck, View> = members
             .into_iter()
             .map(|(check, mut addrs)| {
@@ -180,7 +181,7 @@ impl HealthChecks {
     /// registries (their endpoints are probed from then on) and returns how many endpoints
     /// that was. Views no generation uses any more are dropped instead.
     pub fn register_pending(&self) -> usize {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let pending = std::mem::take(&mut *self.pending.lock());
         let mut registered = 0;
         for Pending { check, addrs, view } in pending {
             if Arc::strong_count(&view) == 1 {
@@ -216,7 +217,7 @@ impl HealthChecks {
                 .unwrap_or(d.unhealthy_threshold)
                 .max(1),
         };
-        let mut registries = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut registries = self.registries.lock();
         if let Some(registry) = registries.get(&config) {
             return registry.clone();
         }

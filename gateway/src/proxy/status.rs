@@ -1,4 +1,5 @@
-//! The one place where a proxying error becomes the HTTP status the client sees.
+//! The one place where a proxying error becomes the HTTP status the client sees, and the texts
+//! of the statuses the gateway answers itself.
 //!
 //! Pingora answers `502` for every upstream error; operators need to tell a dead or broken
 //! upstream (`502`) from a slow one (`504`) and from a backend without endpoints (`503`).

@@ -1,0 +1,175 @@
+//! The per-request context: what the phases learn about one request, filled in as they run.
+//! The logging phase only reads it; nothing is recomputed.
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pingora::proxy::Session;
+use pingress_model::RoutePolicy;
+
+use super::Timeouts;
+use crate::config::RouteTarget;
+use crate::headers::ClientAddr;
+use crate::limits::{self, Connections};
+use crate::metrics::Metrics;
+use crate::upstream::InFlight as EndpointInFlight;
+
+/// What an HTTP/1.x connection carries from request to request (keep-alive): the client's
+/// address, formatted once, and `pingress_downstream_http1_connections` kept up until the
+/// connection drops.
+pub(super) struct ConnectionGuard {
+    gauge: prometheus::IntGauge,
+    client: Option<Arc<ClientAddr>>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// Keeps `pingress_requests_in_flight` up for the life of a request context.
+struct InFlight(prometheus::IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// What the phases learn about one request, filled in as they run.
+pub struct RequestCtx {
+    pub(super) started: Instant,
+    /// The request arrived over TLS.
+    pub(super) tls: bool,
+    pub(super) request_id: String,
+    /// The matched route; `None` for requests the gateway answered itself before routing.
+    pub(super) route: Option<Arc<RouteTarget>>,
+    /// The endpoint chosen for the last attempt.
+    pub(super) endpoint: Option<SocketAddr>,
+    /// Every endpoint tried so far, not to be chosen again for this request.
+    pub(super) tried: Vec<SocketAddr>,
+    /// The connecting client (HTTP/1: shared by every request of the connection).
+    pub(super) client: Option<Arc<ClientAddr>>,
+    /// Counts the request against its endpoint's in-flight requests.
+    pub(super) endpoint_in_flight: Option<EndpointInFlight>,
+    /// The route's timeouts (annotations, else the flags).
+    pub(super) timeouts: Timeouts,
+    /// Retries the route allows after the request was sent (idempotent requests only).
+    pub(super) retries: u8,
+    /// Upstream attempts (`upstream_peer` calls).
+    pub(super) attempts: usize,
+    /// When the last endpoint was chosen.
+    pub(super) peer_chosen: Option<Instant>,
+    /// The route's request body limit (`0`: none) and the body bytes read so far.
+    pub(super) body_limit: u64,
+    pub(super) body_read: u64,
+    /// Time from choosing the endpoint to the upstream's response header.
+    pub(super) upstream_duration: Option<Duration>,
+    connection: Option<Arc<ConnectionGuard>>,
+    _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    /// A new request, counted in `pingress_requests_in_flight` until the context drops.
+    pub(super) fn new(metrics: &Metrics, timeouts: Timeouts) -> Self {
+        metrics.requests_in_flight.inc();
+        RequestCtx {
+            started: Instant::now(),
+            tls: false,
+            request_id: String::new(),
+            route: None,
+            endpoint: None,
+            tried: Vec::new(),
+            client: None,
+            endpoint_in_flight: None,
+            timeouts,
+            retries: 0,
+            attempts: 0,
+            peer_chosen: None,
+            body_limit: 0,
+            body_read: 0,
+            upstream_duration: None,
+            connection: None,
+            _in_flight: InFlight(metrics.requests_in_flight.clone()),
+        }
+    }
+
+    /// Takes over what the previous request of a keep-alive connection left
+    /// ([`RequestCtx::persisted`]).
+    pub(super) fn resume(&mut self, previous: Box<dyn Any + Send + Sync>) {
+        self.connection = previous.downcast::<Arc<ConnectionGuard>>().ok().map(|g| *g);
+    }
+
+    /// What the next request on this connection inherits.
+    pub(super) fn persisted(&self) -> Option<Box<dyn Any + Send + Sync>> {
+        self.connection
+            .clone()
+            .map(|g| Box::new(g) as Box<dyn Any + Send + Sync>)
+    }
+
+    /// Learns the client: from the connection's earlier requests, or, on the first request of
+    /// a connection (every stream of an HTTP/2 one), from the socket — whose header deadline
+    /// is then met.
+    pub(super) fn attach_client(
+        &mut self,
+        session: &Session,
+        connections: &Connections,
+        metrics: &Metrics,
+    ) {
+        if let Some(connection) = &self.connection {
+            self.client = connection.client.clone();
+            return;
+        }
+        if let Some(socket) = session.digest().and_then(|d| d.socket_digest.as_ref()) {
+            connections.request_seen(limits::connection_key(socket));
+        }
+        self.client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| Arc::new(ClientAddr::new(a.ip())));
+        if !session.as_downstream().is_http2() {
+            let gauge = metrics.downstream_http1_connections.clone();
+            gauge.inc();
+            self.connection = Some(Arc::new(ConnectionGuard {
+                gauge,
+                client: self.client.clone(),
+            }));
+        }
+    }
+
+    /// Sends the request to `target` with its policy: its timeouts over the flags', its
+    /// retries, and `body_limit` (`0`: none).
+    pub(super) fn route_to(
+        &mut self,
+        target: Arc<RouteTarget>,
+        policy: &RoutePolicy,
+        body_limit: u64,
+    ) {
+        self.body_limit = body_limit;
+        self.route = Some(target);
+        let t = &mut self.timeouts;
+        t.connect = policy.connect_timeout.unwrap_or(t.connect);
+        t.read = policy.read_timeout.unwrap_or(t.read);
+        t.send = policy.send_timeout.unwrap_or(t.send);
+        self.retries = policy.retries;
+    }
+
+    /// Counts a chunk of request body; true once the body is over the route's limit.
+    pub(super) fn body_over_limit(&mut self, chunk: usize) -> bool {
+        self.body_read += chunk as u64;
+        self.body_limit != 0 && self.body_read > self.body_limit
+    }
+
+    /// Records how the last attempt went on its endpoint (a failure counts towards ejection,
+    /// which is counted and logged).
+    pub(super) fn record_attempt(&self, success: bool, metrics: &Metrics) {
+        if let (Some(route), Some(endpoint)) = (&self.route, self.endpoint) {
+            if route.upstream.record(endpoint, success) {
+                metrics.observe_ejection(&route.backend, endpoint);
+            }
+        }
+    }
+}
