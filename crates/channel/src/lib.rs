@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use pingress_model::Snapshot;
 use tokio::net::{UnixListener, UnixStream};
@@ -55,7 +55,15 @@ async fn feed(stream: UnixStream, mut snapshots: watch::Receiver<Arc<Snapshot>>)
         let snapshot = snapshots.borrow_and_update().clone();
         if snapshot.generation > 0 {
             let body = serde_json::to_vec(&*snapshot).expect("snapshots serialize");
-            match exchange(&mut frames, body).await {
+            let ack = match exchange(&mut frames, body).await {
+                Ok(ack) => ack,
+                Err(e) => {
+                    tracing::info!("gateway left the config channel: {e}");
+                    return;
+                }
+            };
+            // An acknowledgement changes nothing here: an unreadable one is only reported.
+            match serde_json::from_slice(&ack) {
                 Ok(Ack {
                     generation,
                     refused: None,
@@ -63,14 +71,21 @@ async fn feed(stream: UnixStream, mut snapshots: watch::Receiver<Arc<Snapshot>>)
                 Ok(Ack {
                     generation,
                     refused: Some(why),
-                }) => tracing::warn!(
-                    "a gateway refused configuration generation {}: {why}; it keeps serving generation {generation}",
+                }) => {
+                    let serving = match generation {
+                        0 => "it serves no configuration yet".to_string(),
+                        kept => format!("it keeps serving generation {kept}"),
+                    };
+                    tracing::warn!(
+                        "a gateway refused configuration generation {}: {why}; {serving}",
+                        snapshot.generation
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    ack = %String::from_utf8_lossy(&ack),
+                    "a gateway acknowledged configuration generation {} with something other than {{\"generation\": N}}: {e}",
                     snapshot.generation
                 ),
-                Err(e) => {
-                    tracing::info!("gateway left the config channel: {e}");
-                    return;
-                }
             }
         }
         if snapshots.changed().await.is_err() {
@@ -80,20 +95,14 @@ async fn feed(stream: UnixStream, mut snapshots: watch::Receiver<Arc<Snapshot>>)
 }
 
 /// Sends one Snapshot body and reads the gateway's acknowledgement of it.
-async fn exchange(frames: &mut FramedStream, body: Vec<u8>) -> io::Result<Ack> {
+async fn exchange(frames: &mut FramedStream, body: Vec<u8>) -> io::Result<BytesMut> {
     frames.send(Bytes::from(body)).await?;
-    let ack = frames.next().await.ok_or_else(|| {
+    frames.next().await.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the gateway closed the connection",
         )
-    })??;
-    serde_json::from_slice(&ack).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("an acknowledgement that is not {{\"generation\": N}}: {e}"),
-        )
-    })
+    })?
 }
 
 /// What the gateway knows about its channel, for metrics and `/readyz`.
@@ -102,6 +111,7 @@ pub struct ChannelStatus {
     connected: AtomicBool,
     /// Unix time (s) the channel was last lost; 0 while connected or never connected.
     lost_at: AtomicU64,
+    /// Snapshots refused since the process started ([`ChannelStatus::refused`]).
     refused: AtomicU64,
 }
 
@@ -225,9 +235,11 @@ async fn receive(
                     Refusal::Malformed(_) => refusal.to_string(),
                 };
                 let kept = snapshots.borrow().generation;
-                tracing::error!(
-                    "refusing a configuration from the controller: {why}; keeping generation {kept}"
-                );
+                let serving = match kept {
+                    0 => "no configuration to keep yet".to_string(),
+                    kept => format!("keeping generation {kept}"),
+                };
+                tracing::error!("refusing a configuration from the controller: {why}; {serving}");
                 Ack {
                     generation: kept,
                     refused: Some(why),
