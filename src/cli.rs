@@ -1,9 +1,15 @@
 //! The command line: the clap structs, the value parsers, and the conversion of flags into the
 //! controller's and the gateway's option structs. Nothing here starts anything; `main.rs`
 //! decides what runs where.
+//!
+//! Durations, sizes and `NAMESPACE/NAME` references are parsed by the same functions as the
+//! annotations and the Snapshot ([`pingress_translate::parse_duration`],
+//! [`pingress_translate::parse_size`], [`ObjectRef`]'s `FromStr`), so a value means the same
+//! wherever it is written.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,6 +23,24 @@ use pingress_gateway::{
 };
 use pingress_model::ObjectRef;
 use pingress_translate::{Options, DEFAULT_CONTROLLER_NAME};
+
+/// How every DURATION flag is written, for the `--help` of each command.
+macro_rules! durations {
+    () => {
+        "DURATION: whole numbers with units ms, s, m or h, one or more (500ms, 5s, 2m, 1m30s), \
+         or a bare number of seconds (60), as the annotations write them."
+    };
+}
+
+/// The value syntax of `pingress controller`'s flags.
+const CONTROLLER_VALUES: &str = durations!();
+
+/// The value syntax of the gateway's flags (`pingress run` and `pingress gateway`).
+const GATEWAY_VALUES: &str = concat!(
+    durations!(),
+    "\nSIZE: digits with an optional k, m or g (powers of 1024: 8k, 1m), or a bare number of \
+     bytes."
+);
 
 /// A Kubernetes Ingress controller whose data plane is Cloudflare Pingora.
 #[derive(Parser, Debug)]
@@ -37,13 +61,16 @@ pub enum Command {
     ///
     /// Changes are applied within a second, without dropping a request. A manifest file that
     /// fails to parse keeps its last good objects.
+    #[command(after_help = GATEWAY_VALUES)]
     Run(Box<RunArgs>),
     /// Run only the controller: watch the source, translate, and send each complete
     /// configuration to the gateways connected to --config-socket.
+    #[command(after_help = CONTROLLER_VALUES)]
     Controller(Box<ControllerArgs>),
     /// Run only the gateway: serve the configurations the controller sends over
     /// --config-socket; keep serving the last one (persisted in --state-dir) while the
     /// controller is away.
+    #[command(after_help = GATEWAY_VALUES)]
     Gateway(Box<GatewayCmdArgs>),
 }
 
@@ -133,7 +160,7 @@ pub struct SourceArgs {
 
     /// The kubernetes.io/tls Secret (NAMESPACE/NAME) served to clients that send no SNI name or
     /// an unknown one [default: a self-signed certificate generated at start-up].
-    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = object_ref)]
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = ObjectRef::from_str)]
     default_certificate: Option<ObjectRef>,
 
     /// Serve Ingresses whose spec.ingressClassName (or legacy kubernetes.io/ingress.class
@@ -385,21 +412,11 @@ fn size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?}: expected a size such as 8m, 512k or 1048576"))
 }
 
-fn object_ref(s: &str) -> Result<ObjectRef, String> {
-    match s.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok(ObjectRef::new(ns, name))
-        }
-        _ => Err(format!("{s:?}: expected NAMESPACE/NAME")),
-    }
-}
-
-/// `5s`, `250ms`, `1m30s`, or a bare number of seconds (as ingress-nginx annotations write it).
+/// A duration as the annotations write it: `5s`, `250ms`, `1m30s`, or bare seconds.
 fn duration(s: &str) -> Result<Duration, String> {
-    if let Ok(seconds) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (expected e.g. 5s or 250ms)"))
+    pingress_translate::parse_duration(s).ok_or_else(|| {
+        format!("{s:?}: expected a duration such as 5s, 250ms or 1m30s (units ms, s, m, h), or a bare number of seconds")
+    })
 }
 
 fn cidr(s: &str) -> Result<IpNet, String> {
@@ -538,11 +555,15 @@ mod tests {
     }
 
     #[test]
-    fn durations_accept_units_and_bare_seconds() {
+    fn flag_values_use_the_annotations_grammar() {
         assert_eq!(duration("5").unwrap(), Duration::from_secs(5));
         assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert!(duration("soon").is_err());
+        assert!(duration("soon")
+            .unwrap_err()
+            .contains("\"soon\": expected a duration"));
+        assert_eq!(size("8k").unwrap(), 8192);
+        assert!(size("8kb").unwrap_err().contains("expected a size"));
     }
 
     #[test]
