@@ -6,10 +6,10 @@
 //!
 //! During a rolling upgrade the controller and the gateway containers of a pod may run
 //! different Pingress versions. A Snapshot is therefore decoded in two steps: first only its
-//! [`Header`] (serde skips everything else), then the whole Snapshot, and only if the header
-//! names this program's [`SCHEMA_VERSION`]. A Snapshot of another schema would at best fail to
-//! decode and at worst decode into a different meaning; it is refused instead, and the gateway
-//! keeps serving its last good configuration.
+//! header, `{"schema": N, "generation": G}` (serde skips everything else), then the whole
+//! Snapshot, and only if N is this program's [`SCHEMA_VERSION`]. A Snapshot of another schema
+//! would at best fail to decode and at worst decode into a different meaning; it is refused
+//! instead, and the gateway keeps serving its last good configuration.
 
 use pingress_model::{Snapshot, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
