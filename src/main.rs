@@ -1,432 +1,31 @@
-//! `pingress`: the one binary. Subcommands pick which halves run in this process.
+//! `pingress`: the one binary. Subcommands pick which halves run in this process, and on
+//! which threads.
 //!
-//! `pingress run --manifests PATH` runs the controller (fed by Kubernetes YAML files) and the
-//! gateway together, connected by an in-process config channel.
+//! ```text
+//! pingress run         controller thread ──watch channel──> gateway (Pingora's threads)
+//! pingress controller  controller thread ──watch channel──> config socket (main thread)
+//! pingress gateway     config socket (channel thread) ──watch channel──> gateway
+//! ```
+//!
+//! The flags and what they turn into are in `cli.rs`; the controller's sources in
+//! `pingress_controller`, the socket in `pingress_channel`.
+
+mod cli;
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use pingress_controller::leader::{run_election, run_presence, LeaderConfig, Leadership};
-use pingress_controller::report::{self, ClusterReporter};
+use clap::Parser;
 use pingress_controller::{
-    config_channel, kube_source, run_kube_source, run_manifest_source, ControllerMetrics,
-    KubeSourceConfig, ManifestSource, Publisher,
+    config_channel, run_kubernetes, run_manifests, ControllerMetrics, Publisher, SnapshotReceiver,
 };
-use pingress_gateway::access_log::AccessLogFormat;
-use pingress_gateway::limits::{EncodedSlashes, IpNet, Limits};
-use pingress_gateway::proxy::Timeouts;
-use pingress_gateway::upstream::UpstreamDefaults;
-use pingress_gateway::HeaderValue;
-use pingress_gateway::{ChannelStatus, GatewayOptions};
-use pingress_model::ObjectRef;
+use pingress_gateway::{run as run_gateway, ChannelStatus, GatewayOptions};
 use pingress_model::Snapshot;
-use pingress_translate::{Options, DEFAULT_CONTROLLER_NAME};
-use std::sync::Arc;
 
-/// A Kubernetes Ingress controller whose data plane is Cloudflare Pingora.
-#[derive(Parser, Debug)]
-#[command(name = "pingress", version, about, long_about = None)]
-struct Cli {
-    /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run the controller and the gateway in one process, fed by Kubernetes manifest files or
-    /// by the Kubernetes API.
-    ///
-    /// Changes are applied within a second, without dropping a request. A manifest file that
-    /// fails to parse keeps its last good objects.
-    Run(Box<RunArgs>),
-    /// Run only the controller: watch the source, translate, and send each complete
-    /// configuration to the gateways connected to --config-socket.
-    Controller(Box<ControllerArgs>),
-    /// Run only the gateway: serve the configurations the controller sends over
-    /// --config-socket; keep serving the last one (persisted in --state-dir) while the
-    /// controller is away.
-    Gateway(Box<GatewayCmdArgs>),
-}
-
-#[derive(clap::Args, Debug)]
-struct ControllerArgs {
-    #[command(flatten)]
-    source: SourceArgs,
-
-    /// The Unix socket the gateways connect to (created owner-only: configurations carry TLS
-    /// private keys).
-    #[arg(long, value_name = "PATH", default_value = "/run/pingress/config.sock")]
-    config_socket: PathBuf,
-}
-
-#[derive(clap::Args, Debug)]
-struct GatewayCmdArgs {
-    #[command(flatten)]
-    gateway: GatewayArgs,
-
-    /// The controller's Unix socket.
-    #[arg(long, value_name = "PATH", default_value = "/run/pingress/config.sock")]
-    config_socket: PathBuf,
-
-    /// Where the last configuration received is kept (owner-only), so that a restarted gateway
-    /// serves it before the controller is back. No persistence when not given.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-
-    /// /readyz fails once the config channel has been down this long (the configuration may
-    /// be out of date); traffic is still served.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
-    stale_after: Duration,
-}
-
-/// Where the controller reads objects from, and how it translates them.
-#[derive(clap::Args, Debug)]
-struct SourceArgs {
-    /// A Kubernetes YAML file, or a directory of *.yaml/*.yml files (not recursive), holding
-    /// Ingress, IngressClass, Service and EndpointSlice objects (multi-document files and
-    /// `kind: List` are fine; other kinds are ignored). Repeat for several paths.
-    #[arg(long = "manifests", value_name = "PATH", required_unless_present = "kubernetes", conflicts_with = "kubernetes", value_parser = existing_path)]
-    manifests: Vec<PathBuf>,
-
-    /// Watch the Kubernetes API instead of files: Ingress, IngressClass, Service,
-    /// EndpointSlice, and Secrets of type kubernetes.io/tls. The leader among the Pingress
-    /// processes (a Lease) writes Ingress status and Events.
-    #[arg(long)]
-    kubernetes: bool,
-
-    /// The kubeconfig to use with --kubernetes [default: in-cluster service account, else
-    /// $KUBECONFIG, else ~/.kube/config].
-    #[arg(long, value_name = "PATH", requires = "kubernetes", value_parser = existing_path)]
-    kubeconfig: Option<PathBuf>,
-
-    /// Only watch this namespace (repeatable) [default: all namespaces]. IngressClasses are
-    /// cluster-wide and always watched.
-    #[arg(long = "watch-namespace", value_name = "NS", requires = "kubernetes")]
-    watch_namespaces: Vec<String>,
-
-    /// The address (IP or hostname) written to status.loadBalancer.ingress of served
-    /// Ingresses (repeatable) [default: the addresses of every node running Pingress, each
-    /// announced in a Lease by its own process].
-    #[arg(long = "publish-address", value_name = "ADDR", requires = "kubernetes")]
-    publish_addresses: Vec<String>,
-
-    /// This node's name: its addresses (from the Node object) are announced for Ingress status.
-    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
-    node_name: Option<String>,
-
-    /// This process's identity in the leader election [default: $POD_NAME, else the host name].
-    #[arg(long, env = "POD_NAME", value_name = "NAME")]
-    pod_name: Option<String>,
-
-    /// A leader that has not renewed the Lease for this long is replaced (it renews every
-    /// fifth of it).
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
-    leader_lease_duration: Duration,
-
-    /// Namespace of the leader-election Lease `pingress-leader`.
-    #[arg(
-        long,
-        env = "POD_NAMESPACE",
-        value_name = "NS",
-        default_value = "default"
-    )]
-    leader_election_namespace: String,
-
-    /// The kubernetes.io/tls Secret (NAMESPACE/NAME) served to clients that send no SNI name or
-    /// an unknown one [default: a self-signed certificate generated at start-up].
-    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = object_ref)]
-    default_certificate: Option<ObjectRef>,
-
-    /// Serve Ingresses whose spec.ingressClassName (or legacy kubernetes.io/ingress.class
-    /// annotation) is this name, besides those naming an IngressClass whose spec.controller is
-    /// --controller-name.
-    #[arg(long, value_name = "NAME", default_value = "pingress")]
-    ingress_class: String,
-
-    /// The spec.controller value that marks an IngressClass as ours.
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
-    controller_name: String,
-
-    /// Quiet time after a manifest file changes before the files are read again (an editor's
-    /// save is often several file events).
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = duration)]
-    reload_debounce: Duration,
-}
-
-/// How the gateway listens and talks to upstreams.
-#[derive(clap::Args, Debug)]
-struct GatewayArgs {
-    /// Address for plain HTTP traffic.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
-    listen_http: SocketAddr,
-
-    /// Address for HTTPS traffic (TLS 1.2/1.3, HTTP/2 and HTTP/1.1). The certificate is chosen
-    /// by the client's SNI name from the Ingresses' spec.tls Secrets.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:443")]
-    listen_https: SocketAddr,
-
-    /// Add `Strict-Transport-Security: VALUE` to HTTPS responses, e.g.
-    /// "max-age=31536000; includeSubDomains". Off by default: once a browser has seen it, the
-    /// host cannot go back to plain HTTP for max-age seconds.
-    #[arg(long, value_name = "VALUE", value_parser = header_value)]
-    hsts: Option<HeaderValue>,
-
-    /// Address of the admin listener serving /healthz, /readyz and /metrics.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
-    listen_admin: SocketAddr,
-
-    /// Worker threads of the proxy service [default: the number of CPU cores].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    threads: Option<u16>,
-
-    /// Timeout for establishing a connection to an upstream endpoint (e.g. 5s, 500ms; a bare
-    /// number is seconds). Expiry answers 504.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
-    proxy_connect_timeout: Duration,
-
-    /// Timeout between two reads from an upstream endpoint, the response header included.
-    /// Expiry answers 504 (or cuts a response already started).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-    proxy_read_timeout: Duration,
-
-    /// Timeout between two writes of the request to an upstream endpoint.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-    proxy_send_timeout: Duration,
-
-    /// How many idle keep-alive connections to upstream endpoints are kept. Below the number
-    /// of concurrent requests, connections are closed and reopened all the time.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    upstream_keepalive_pool_size: usize,
-
-    /// How long an idle keep-alive connection to an upstream endpoint stays in the pool.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-    upstream_keepalive_timeout: Duration,
-
-    /// Interval of the active health checks of every endpoint (TCP connect, or HTTP GET with
-    /// the pingress.io/health-check-path annotation); annotations may override it per Ingress.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
-    health_check_interval: Duration,
-
-    /// Timeout of one health check.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
-    health_check_timeout: Duration,
-
-    /// Consecutive successful checks that make an unhealthy endpoint healthy again.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
-    health_check_healthy_threshold: u32,
-
-    /// Consecutive failed checks that take an endpoint out of rotation.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-    health_check_unhealthy_threshold: u32,
-
-    /// Consecutive failed requests (connect errors or 5xx answers) that eject an endpoint for
-    /// --eject-for, without waiting for the health checks; 0 disables ejection.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    eject_after: u32,
-
-    /// How long an ejected endpoint gets no requests.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
-    eject_for: Duration,
-
-    /// After SIGTERM the listeners close at once; requests in flight then get this long to
-    /// finish before the process exits (whole seconds, at least 1; Pingora waits the full
-    /// time). Keep it below the pod's terminationGracePeriodSeconds.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
-    shutdown_timeout: Duration,
-
-    /// After SIGTERM, keep accepting and serving this long with /readyz failing, so that load
-    /// balancers take the node out before the listeners close (a connection still in the
-    /// accept queue at that moment would be reset). 0: close at once. The pod's
-    /// terminationGracePeriodSeconds must exceed this plus --shutdown-timeout.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
-    shutdown_delay: Duration,
-
-    /// Start as the successor of a running gateway: take over its listening sockets through
-    /// --upgrade-socket (send the old process SIGQUIT to hand them over), so that a binary
-    /// upgrade refuses no connection. The old process then finishes its requests and exits.
-    #[arg(long)]
-    upgrade: bool,
-
-    /// The Unix socket used to hand listening sockets to a successor (see --upgrade).
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "/tmp/pingress-upgrade.sock"
-    )]
-    upgrade_socket: PathBuf,
-
-    /// Access log on stdout, one line per request: json, text, or off.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = AccessLogArg::Json)]
-    access_log: AccessLogArg,
-
-    #[command(flatten)]
-    clients: ClientArgs,
-}
-
-/// What clients may send and how long they may take; docs/security.md explains each.
-#[derive(clap::Args, Debug)]
-#[command(next_help_heading = "Client limits")]
-struct ClientArgs {
-    /// Largest request body (e.g. 1m, 512k, 10485760; 0: no limit). A larger Content-Length is
-    /// answered 413 before the body is read. The pingress.io/proxy-body-size annotation
-    /// overrides it per Ingress.
-    #[arg(long, value_name = "SIZE", default_value = "1m", value_parser = size)]
-    max_body_size: u64,
-
-    /// Longest HTTP/1 request line (method, target and version); longer is answered 414.
-    #[arg(long, value_name = "SIZE", default_value = "8k", value_parser = size)]
-    max_request_line: u64,
-
-    /// Largest request header section, request line included (HTTP/2: the decoded header
-    /// list); larger is answered 431.
-    #[arg(long, value_name = "SIZE", default_value = "32k", value_parser = size)]
-    max_header_size: u64,
-
-    /// Encoded slashes in request paths (%2F, %5C, and a raw backslash): keep them as data
-    /// (never path separators), decode them to "/" before matching, or reject the request
-    /// with 400.
-    #[arg(long, value_enum, value_name = "POLICY", default_value_t = EncodedSlashesArg::Keep)]
-    encoded_slashes: EncodedSlashesArg,
-
-    /// Forward request headers whose names contain "_" (dropped by default, as nginx does).
-    #[arg(long)]
-    allow_underscores_in_headers: bool,
-
-    /// Comma-separated CIDRs (e.g. 10.0.0.0/8,192.168.1.7/32) of proxies in front of the
-    /// gateway whose X-Forwarded-For/-Proto/-Host and Forwarded headers are kept and extended;
-    /// from any other client they are replaced.
-    #[arg(long, value_name = "CIDRS", value_delimiter = ',', value_parser = cidr)]
-    trusted_proxies: Vec<IpNet>,
-
-    /// A new client connection must send its first complete request header within this time,
-    /// or it is closed (slow-header clients).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-    client_header_timeout: Duration,
-
-    /// Longest wait between two reads of a request body; expiry answers 408.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-    client_body_timeout: Duration,
-
-    /// How long an idle client keep-alive connection (HTTP/1 or HTTP/2) waits for its next
-    /// request (whole seconds, at least 1).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-    keepalive_timeout: Duration,
-
-    /// Requests served on one HTTP/1 client connection before it is closed.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    keepalive_requests: u32,
-
-    /// Most client connections open at once (0: no limit); more are closed when accepted.
-    /// Each idle connection costs a few KiB, a slow-header one up to --max-header-size more.
-    #[arg(long, value_name = "N", default_value_t = 65536)]
-    max_connections: usize,
-
-    /// Most client connections open at once from one IP address (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    max_connections_per_ip: usize,
-
-    /// Most concurrent streams on one HTTP/2 connection.
-    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
-    http2_max_concurrent_streams: u32,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum EncodedSlashesArg {
-    Keep,
-    Decode,
-    Reject,
-}
-
-impl From<EncodedSlashesArg> for EncodedSlashes {
-    fn from(arg: EncodedSlashesArg) -> Self {
-        match arg {
-            EncodedSlashesArg::Keep => EncodedSlashes::Keep,
-            EncodedSlashesArg::Decode => EncodedSlashes::Decode,
-            EncodedSlashesArg::Reject => EncodedSlashes::Reject,
-        }
-    }
-}
-
-#[derive(clap::Args, Debug)]
-struct RunArgs {
-    #[command(flatten)]
-    source: SourceArgs,
-
-    #[command(flatten)]
-    gateway: GatewayArgs,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum AccessLogArg {
-    Json,
-    Text,
-    Off,
-}
-
-impl From<AccessLogArg> for AccessLogFormat {
-    fn from(arg: AccessLogArg) -> Self {
-        match arg {
-            AccessLogArg::Json => AccessLogFormat::Json,
-            AccessLogArg::Text => AccessLogFormat::Text,
-            AccessLogArg::Off => AccessLogFormat::Off,
-        }
-    }
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-fn object_ref(s: &str) -> Result<ObjectRef, String> {
-    match s.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok(ObjectRef::new(ns, name))
-        }
-        _ => Err(format!("{s:?}: expected NAMESPACE/NAME")),
-    }
-}
-
-/// A size as the annotations write it: digits with an optional k, m or g.
-fn size(s: &str) -> Result<u64, String> {
-    pingress_translate::parse_size(s)
-        .ok_or_else(|| format!("{s:?}: expected a size such as 8m, 512k or 1048576"))
-}
-
-fn cidr(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{s:?}: expected a CIDR such as 10.0.0.0/8, or an address"))
-}
-
-fn header_value(s: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(s).map_err(|_| format!("{s:?} is not a valid header value"))
-}
-
-fn existing_path(s: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(s);
-    match path.try_exists() {
-        Ok(true) => Ok(path),
-        Ok(false) => Err(format!("{s}: no such file or directory")),
-        Err(e) => Err(format!("{s}: {e}")),
-    }
-}
-
-/// `5s`, `250ms`, `1m30s`, or a bare number of seconds (as ingress-nginx annotations write it).
-fn duration(s: &str) -> Result<Duration, String> {
-    if let Ok(seconds) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (expected e.g. 5s or 250ms)"))
-}
+use crate::cli::{
+    Cli, Command, ControllerArgs, GatewayCmdArgs, LogFormat, RunArgs, SourceArgs, SourceConfig,
+};
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -459,98 +58,18 @@ fn main() {
     }
 }
 
-/// Where the controller reads objects from.
-enum Source {
-    Manifests(ManifestSource),
-    Kubernetes(KubernetesArgs),
-}
-
-struct KubernetesArgs {
-    kubeconfig: Option<PathBuf>,
-    namespaces: Vec<String>,
-    publish_addresses: Vec<String>,
-    node_name: Option<String>,
-    identity: String,
-    lease_namespace: String,
-    lease_duration: Duration,
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "pingress".into())
-}
-
-/// The Kubernetes source with leader election, status and Events; returns only on a fatal
-/// start-up error.
-async fn run_kubernetes(
-    k: KubernetesArgs,
-    options: Options,
-    publisher: Publisher,
-    debounce: Duration,
-) -> Result<(), String> {
-    let client = kube_source::client(k.kubeconfig.as_deref()).await?;
-    let leadership = Leadership::default();
-    let election = LeaderConfig {
-        namespace: k.lease_namespace,
-        lease_name: "pingress-leader".into(),
-        identity: k.identity.clone(),
-        lease_duration: k.lease_duration.max(Duration::from_secs(1)),
-        renew: (k.lease_duration / 5).max(Duration::from_millis(200)),
-    };
-    tokio::spawn(run_election(
-        client.clone(),
-        election.clone(),
-        leadership.clone(),
-        publisher.metrics().leader.clone(),
-    ));
-    let wake = leadership.gained.clone();
-    // Status addresses: fixed by --publish-address, else those of every node running Pingress.
-    let (known, addresses) = tokio::sync::watch::channel(k.publish_addresses.clone());
-    match (k.publish_addresses.is_empty(), &k.node_name) {
-        (false, _) => {}
-        (true, Some(node)) => {
-            let own = report::node_addresses(&client, node)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(%node, "cannot read the node's addresses: {e}");
-                    Vec::new()
-                });
-            tokio::spawn(run_presence(
-                client.clone(),
-                election.clone(),
-                node.clone(),
-                own,
-                known,
-                wake.clone(),
-            ));
-        }
-        (true, None) => {
-            tracing::warn!("neither --publish-address nor NODE_NAME: Ingress status stays empty")
-        }
-    }
-    let mut reporter = ClusterReporter::new(client.clone(), leadership, addresses, &k.identity);
-    let config = KubeSourceConfig {
-        namespaces: k.namespaces,
-        debounce,
-    };
-    run_kube_source(
-        client,
-        config,
-        options,
-        publisher,
-        move |objects, translation| reporter.report(objects, translation),
-        wake,
-    )
-    .await;
-    Ok(())
-}
-
+/// `pingress run`: the controller on its own thread, the gateway on Pingora's.
 fn run(args: RunArgs) -> ! {
     let registry = prometheus::Registry::new();
     let (publisher, snapshots) = config_channel(ControllerMetrics::new(&registry));
     start_controller(args.source, publisher);
-    serve_gateway(args.gateway, snapshots, registry, None, Duration::MAX)
+    // No config channel to go stale: the controller is in this process.
+    serve_gateway(
+        args.gateway.into_options(Duration::MAX),
+        snapshots,
+        registry,
+        None,
+    )
 }
 
 /// `pingress controller`: the source and translation, publishing on the config socket.
@@ -591,36 +110,17 @@ fn gateway(args: GatewayCmdArgs) -> ! {
         .expect("spawn the config channel thread");
     let registry = prometheus::Registry::new();
     serve_gateway(
-        args.gateway,
+        args.gateway.into_options(args.stale_after),
         snapshots,
         registry,
         Some(status),
-        args.stale_after,
     )
 }
 
-/// Starts the controller (file or Kubernetes source) on its own thread.
+/// Starts the controller (file or Kubernetes source) on its own thread; a start-up error
+/// ends the process.
 fn start_controller(args: SourceArgs, publisher: Publisher) {
-    let options = Options {
-        ingress_class: args.ingress_class,
-        controller_name: args.controller_name,
-        default_certificate: args.default_certificate,
-        now: None, // set by the source at each translation
-    };
-    let debounce = args.reload_debounce;
-    let source: Source = if args.kubernetes {
-        Source::Kubernetes(KubernetesArgs {
-            kubeconfig: args.kubeconfig,
-            namespaces: args.watch_namespaces,
-            publish_addresses: args.publish_addresses,
-            node_name: args.node_name,
-            identity: args.pod_name.unwrap_or_else(host_name),
-            lease_namespace: args.leader_election_namespace,
-            lease_duration: args.leader_lease_duration,
-        })
-    } else {
-        Source::Manifests(ManifestSource::new(args.manifests))
-    };
+    let (source, options) = args.into_config();
     std::thread::Builder::new()
         .name("pingress-controller".into())
         .spawn(move || {
@@ -629,13 +129,14 @@ fn start_controller(args: SourceArgs, publisher: Publisher) {
                 .build()
                 .expect("a single-threaded tokio runtime");
             let result = match source {
-                Source::Manifests(files) => runtime
-                    .block_on(run_manifest_source(files, options, publisher, debounce))
-                    .map_err(|e| format!("cannot watch the manifest files: {e}")),
-                Source::Kubernetes(k) => {
-                    runtime.block_on(run_kubernetes(k, options, publisher, debounce))
-                }
+                SourceConfig::Manifests { paths, debounce } => runtime
+                    .block_on(run_manifests(paths, options, publisher, debounce))
+                    .map_err(anyhow::Error::from),
+                SourceConfig::Kubernetes(config) => runtime
+                    .block_on(run_kubernetes(config, options, publisher))
+                    .map_err(anyhow::Error::from),
             };
+            // The errors' messages already carry their causes.
             if let Err(e) = result {
                 tracing::error!("{e}");
                 std::process::exit(1);
@@ -644,89 +145,15 @@ fn start_controller(args: SourceArgs, publisher: Publisher) {
         .expect("spawn the controller thread");
 }
 
-/// Builds the gateway from its flags and serves until the process ends.
+/// Serves the gateway until the process ends.
 fn serve_gateway(
-    args: GatewayArgs,
-    snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    options: GatewayOptions,
+    snapshots: SnapshotReceiver,
     registry: prometheus::Registry,
     channel: Option<Arc<ChannelStatus>>,
-    stale_after: Duration,
 ) -> ! {
-    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let c = args.clients;
     // `run` only returns when the server could not be built.
-    let served = pingress_gateway::run(
-        GatewayOptions {
-            listen_http: args.listen_http,
-            listen_https: args.listen_https,
-            listen_admin: args.listen_admin,
-            threads,
-            timeouts: Timeouts {
-                connect: args.proxy_connect_timeout,
-                read: args.proxy_read_timeout,
-                send: args.proxy_send_timeout,
-                idle: args.upstream_keepalive_timeout,
-            },
-            hsts: args.hsts,
-            access_log: args.access_log.into(),
-            upstream: UpstreamDefaults {
-                health_interval: args.health_check_interval,
-                health_timeout: args.health_check_timeout,
-                healthy_threshold: args.health_check_healthy_threshold,
-                unhealthy_threshold: args.health_check_unhealthy_threshold,
-                eject_after: args.eject_after,
-                eject_for: args.eject_for,
-            },
-            shutdown_timeout: args.shutdown_timeout,
-            shutdown_delay: args.shutdown_delay,
-            upgrade: args.upgrade,
-            upgrade_socket: args.upgrade_socket,
-            stale_after,
-            upstream_pool_size: args.upstream_keepalive_pool_size,
-            limits: Limits {
-                max_request_line: usize::try_from(c.max_request_line).unwrap_or(usize::MAX),
-                max_header_size: usize::try_from(c.max_header_size).unwrap_or(usize::MAX),
-                max_body_size: c.max_body_size,
-                encoded_slashes: c.encoded_slashes.into(),
-                allow_underscores_in_headers: c.allow_underscores_in_headers,
-                client_header_timeout: c.client_header_timeout,
-                client_body_timeout: c.client_body_timeout,
-                keepalive_timeout: c.keepalive_timeout,
-                keepalive_requests: c.keepalive_requests,
-                max_connections: c.max_connections,
-                max_connections_per_ip: c.max_connections_per_ip,
-                http2_max_concurrent_streams: c.http2_max_concurrent_streams,
-            },
-            trusted_proxies: c.trusted_proxies,
-        },
-        snapshots,
-        registry,
-        channel,
-    );
-    let Err(e) = served;
+    let Err(e) = run_gateway(options, snapshots, registry, channel);
     tracing::error!("cannot start the gateway: {e:#}");
     std::process::exit(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations_accept_units_and_bare_seconds() {
-        assert_eq!(duration("5").unwrap(), Duration::from_secs(5));
-        assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert!(duration("soon").is_err());
-    }
 }

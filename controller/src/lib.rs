@@ -1,146 +1,31 @@
 //! The controller half of Pingress: sources of Kubernetes objects, translation, and the
-//! config channel that hands each complete [`Snapshot`] to the gateway.
+//! config channel that hands each complete [`pingress_model::Snapshot`] to the gateway.
 //!
 //! ```text
-//! source (manifest files today; the Kubernetes API later)
-//!   -> Objects -> pingress_translate::translate -> (Snapshot, Diagnostics)
-//!   -> Publisher: new generation number, log new diagnostics -> watch channel -> gateway
+//! files::ManifestSource (YAML on disk)  ─┐
+//!                                        ├─ Source ─> source::run_source
+//! kube::view::ClusterView (the API)     ─┘              objects -> translate (now)
+//!   + kube: election, presence,                          -> on_translation (kube::report:
+//!     status and Events                                       status, Events)
+//!                                                        -> publisher::Publisher
+//!                                                             new generation, diagnostics logged
+//!                                                        -> watch channel -> gateway (in
+//!                                                           process, or pingress_channel)
 //! ```
 //!
-//! The channel is a `tokio::sync::watch` of `Arc<Snapshot>`: a reader always sees the newest
-//! complete Snapshot and never a partial one; a slow reader skips intermediate generations,
-//! which is what we want (only the latest configuration matters).
+//! Modules by stage: [`files`] and [`kube`] are the two sources (and what the Kubernetes mode
+//! does besides reading), [`source`] is the one loop they share, [`publisher`] is the end of
+//! the pipeline, [`metrics`] what they count. Each imports only from stages after it.
 
-pub mod file_source;
-pub mod kube_source;
-pub mod leader;
-pub mod manifests;
+pub mod files;
+pub mod kube;
 pub mod metrics;
-pub mod report;
+pub mod publisher;
+pub mod source;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
-use pingress_model::Snapshot;
-use pingress_translate::{Severity, Translation};
-use tokio::sync::watch;
-
-pub use file_source::{run_manifest_source, ManifestSource};
-pub use kube_source::{run_kube_source, KubeSourceConfig};
-pub use metrics::ControllerMetrics;
-
-/// The receiving end of the config channel, held by the gateway.
-pub type SnapshotReceiver = watch::Receiver<Arc<Snapshot>>;
-
-/// Creates the config channel. The receiver starts with an empty generation-0 Snapshot, which
-/// the gateway treats as "no configuration yet".
-pub fn config_channel(metrics: ControllerMetrics) -> (Publisher, SnapshotReceiver) {
-    let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
-    (
-        Publisher {
-            tx,
-            generation: 0,
-            reported: BTreeSet::new(),
-            metrics,
-        },
-        rx,
-    )
-}
-
-/// Numbers and sends Snapshots, and reports diagnostics once per appearance (a diagnostic that
-/// persists across reloads is not logged again).
-pub struct Publisher {
-    tx: watch::Sender<Arc<Snapshot>>,
-    generation: u64,
-    reported: BTreeSet<String>,
-    metrics: ControllerMetrics,
-}
-
-impl Publisher {
-    /// The controller's metrics, for the sources to count into.
-    pub fn metrics(&self) -> &ControllerMetrics {
-        &self.metrics
-    }
-
-    /// Publishes `translation`'s Snapshot as the next generation, unless it equals the current
-    /// one. Returns the generation now live on the channel.
-    pub fn publish(&mut self, translation: Translation) -> u64 {
-        let Translation {
-            mut snapshot,
-            diagnostics,
-            ingresses,
-        } = translation;
-        let mut reported = BTreeSet::new();
-        for d in &diagnostics {
-            let line = d.to_string();
-            if !self.reported.contains(&line) {
-                // The line reads `Ingress default/shop: spec.rules[0].host: <problem>`.
-                match d.severity {
-                    Severity::Error => tracing::error!("{line}"),
-                    Severity::Warning => tracing::warn!("{line}"),
-                }
-            }
-            reported.insert(line);
-        }
-        self.reported = reported;
-        self.metrics.observe_diagnostics(&diagnostics);
-
-        snapshot.generation = self.generation;
-        if self.generation > 0 && **self.tx.borrow() == snapshot {
-            return self.generation;
-        }
-        self.generation += 1;
-        snapshot.generation = self.generation;
-        tracing::info!(
-            generation = self.generation,
-            ingresses = ingresses.len(),
-            virtual_hosts = snapshot.virtual_hosts.len(),
-            routes = snapshot.route_count(),
-            clusters = snapshot.clusters.len(),
-            diagnostics = diagnostics.len(),
-            "publishing configuration"
-        );
-        self.tx.send_replace(Arc::new(snapshot));
-        self.metrics.published.inc();
-        self.generation
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pingress_model::{HostMatch, VirtualHost};
-
-    fn translation(hosts: &[&str]) -> Translation {
-        Translation {
-            snapshot: Snapshot {
-                virtual_hosts: hosts
-                    .iter()
-                    .map(|h| VirtualHost {
-                        host: HostMatch::Exact(h.to_string()),
-                        routes: vec![],
-                    })
-                    .collect(),
-                ..Snapshot::default()
-            },
-            diagnostics: vec![],
-            ingresses: vec![],
-        }
-    }
-
-    #[test]
-    fn generations_advance_only_on_change() {
-        let (mut publisher, rx) =
-            config_channel(ControllerMetrics::new(&prometheus::Registry::new()));
-        assert_eq!(rx.borrow().generation, 0);
-        assert_eq!(
-            publisher.publish(translation(&[])),
-            1,
-            "first config, even empty"
-        );
-        assert_eq!(publisher.publish(translation(&[])), 1, "unchanged");
-        assert_eq!(publisher.publish(translation(&["a"])), 2);
-        assert_eq!(rx.borrow().generation, 2);
-        assert_eq!(rx.borrow().virtual_hosts.len(), 1);
-    }
-}
+pub use crate::files::{manifests, run_manifests, WatchError};
+pub use crate::kube::client::ClientError;
+pub use crate::kube::{run_kubernetes, KubernetesConfig};
+pub use crate::metrics::ControllerMetrics;
+pub use crate::publisher::{config_channel, Publisher, SnapshotReceiver};
+pub use crate::source::{run_source, Schedule, Source};

@@ -6,6 +6,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registr
 /// Object kinds diagnostics are reported on, each with its own series.
 const KINDS: [&str; 4] = ["Ingress", "EndpointSlice", "Secret", "Service"];
 
+/// The controller's series, registered once and shared by the source and the publisher.
 #[derive(Clone)]
 pub struct ControllerMetrics {
     /// Source events (file changes) that triggered a reload.

@@ -4,14 +4,18 @@
 //! ```text
 //! controller: serve(socket, watch of Arc<Snapshot>)        gateway: follow(socket, watch sender)
 //!   listens on a Unix socket (mode 0600)        <-------      connects, reconnecting with backoff
-//!   sends the current Snapshot, then each new one  ----->      publishes it to the gateway,
-//!   reads acknowledgements {"generation": N}       <-----      persists it to --state-dir, acks
+//!   sends the current Snapshot, then each new one  ----->      checks its schema, publishes it to
+//!                                                              the gateway, persists it to
+//!                                                              --state-dir, acks
+//!   reads acknowledgements {"generation": N}       <-----      or refuses it and keeps the last
+//!   (logs a warning on {"refused": "why"})                     good one
 //! ```
 //!
-//! Frames are a 4-byte big-endian length and a JSON body. A Snapshot is always complete, so a
-//! gateway that reconnects, or restarts from its persisted state, is never partially
-//! configured. Snapshots carry TLS private keys: the socket and the state file are readable by
-//! the owner only.
+//! Frames and the schema check are in [`wire`]. A Snapshot is always complete, so a gateway that
+//! reconnects, or restarts from its persisted state, is never partially configured. Snapshots
+//! carry TLS private keys: the socket and the state file are readable by the owner only.
+
+pub mod wire;
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -20,37 +24,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
 use pingress_model::Snapshot;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
-/// Largest frame accepted (a Snapshot of tens of thousands of Ingresses is far smaller).
-const MAX_FRAME: u32 = 512 * 1024 * 1024;
+use crate::wire::{decode, framed, Ack, FramedStream, Refusal};
+
 /// The persisted Snapshot inside `--state-dir`.
 const STATE_FILE: &str = "snapshot.json";
-
-async fn write_frame(stream: &mut UnixStream, body: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(body.len()).map_err(|_| io::Error::other("frame too large"))?;
-    stream.write_all(&len.to_be_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.flush().await
-}
-
-async fn read_frame(stream: &mut UnixStream) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes"),
-        ));
-    }
-    let mut body = vec![0; len as usize];
-    stream.read_exact(&mut body).await?;
-    Ok(body)
-}
 
 /// Controller side: serves every gateway that connects, until the process ends.
 pub async fn serve(path: &Path, snapshots: watch::Receiver<Arc<Snapshot>>) -> io::Result<()> {
@@ -65,23 +48,44 @@ pub async fn serve(path: &Path, snapshots: watch::Receiver<Arc<Snapshot>>) -> io
 }
 
 /// Sends one gateway the current Snapshot and every later one; logs its acknowledgements.
-async fn feed(mut stream: UnixStream, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
+async fn feed(stream: UnixStream, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
     tracing::info!("gateway connected to the config channel");
+    let mut frames = framed(stream);
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         if snapshot.generation > 0 {
             let body = serde_json::to_vec(&*snapshot).expect("snapshots serialize");
-            let sent = write_frame(&mut stream, &body).await;
-            let acked = match sent {
-                Ok(()) => read_frame(&mut stream).await,
-                Err(e) => Err(e),
-            };
-            match acked {
-                Ok(ack) => tracing::debug!(ack = %String::from_utf8_lossy(&ack), "gateway applied"),
+            let ack = match exchange(&mut frames, body).await {
+                Ok(ack) => ack,
                 Err(e) => {
                     tracing::info!("gateway left the config channel: {e}");
                     return;
                 }
+            };
+            // An acknowledgement changes nothing here: an unreadable one is only reported.
+            match serde_json::from_slice(&ack) {
+                Ok(Ack {
+                    generation,
+                    refused: None,
+                }) => tracing::debug!(generation, "gateway applied"),
+                Ok(Ack {
+                    generation,
+                    refused: Some(why),
+                }) => {
+                    let serving = match generation {
+                        0 => "it serves no configuration yet".to_string(),
+                        kept => format!("it keeps serving generation {kept}"),
+                    };
+                    tracing::warn!(
+                        "a gateway refused configuration generation {}: {why}; {serving}",
+                        snapshot.generation
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    ack = %String::from_utf8_lossy(&ack),
+                    "a gateway acknowledged configuration generation {} with something other than {{\"generation\": N}}: {e}",
+                    snapshot.generation
+                ),
             }
         }
         if snapshots.changed().await.is_err() {
@@ -90,15 +94,29 @@ async fn feed(mut stream: UnixStream, mut snapshots: watch::Receiver<Arc<Snapsho
     }
 }
 
+/// Sends one Snapshot body and reads the gateway's acknowledgement of it.
+async fn exchange(frames: &mut FramedStream, body: Vec<u8>) -> io::Result<BytesMut> {
+    frames.send(Bytes::from(body)).await?;
+    frames.next().await.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the gateway closed the connection",
+        )
+    })?
+}
+
 /// What the gateway knows about its channel, for metrics and `/readyz`.
 #[derive(Debug, Default)]
 pub struct ChannelStatus {
     connected: AtomicBool,
     /// Unix time (s) the channel was last lost; 0 while connected or never connected.
     lost_at: AtomicU64,
+    /// Snapshots refused since the process started ([`ChannelStatus::refused`]).
+    refused: AtomicU64,
 }
 
 impl ChannelStatus {
+    /// Whether the gateway is connected to its controller now.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
     }
@@ -109,6 +127,12 @@ impl ChannelStatus {
             0 => Duration::ZERO,
             lost => Duration::from_secs(unix_now().saturating_sub(lost)),
         }
+    }
+
+    /// How many Snapshots from the controller were refused (another schema, or unreadable)
+    /// since the process started.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
     }
 
     fn set(&self, connected: bool) {
@@ -124,10 +148,12 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Gateway side: loads the persisted Snapshot (if any) so that traffic is served before the
-/// controller is back, then follows the channel until the process ends, reconnecting with
-/// backoff (100 ms doubling to 5 s). Every Snapshot received is published to `snapshots`,
-/// persisted to `state_dir`, and acknowledged.
+/// Gateway side: loads the persisted Snapshot (if any, and of this schema) so that traffic is
+/// served before the controller is back, then follows the channel until the process ends,
+/// reconnecting with backoff (100 ms doubling to 5 s). Every Snapshot received is checked
+/// ([`wire::decode`]); one that passes is published to `snapshots`, persisted to `state_dir` and
+/// acknowledged, one that does not is logged, counted in `status` and acknowledged as refused,
+/// while the last good configuration keeps serving.
 pub async fn follow(
     path: PathBuf,
     snapshots: watch::Sender<Arc<Snapshot>>,
@@ -149,7 +175,7 @@ pub async fn follow(
                 status.set(true);
                 backoff = Duration::from_millis(100);
                 tracing::info!(socket = %path.display(), "config channel connected");
-                let e = receive(stream, &snapshots, state_dir.as_deref()).await;
+                let e = receive(framed(stream), &snapshots, &status, state_dir.as_deref()).await;
                 status.set(false);
                 tracing::warn!(
                     "config channel lost ({e}); serving the last configuration, reconnecting"
@@ -164,29 +190,64 @@ pub async fn follow(
     }
 }
 
+/// Takes or refuses every Snapshot on one connection; returns why the connection ended.
+///
+/// A refused Snapshot does not end the connection: the controller would only send the same
+/// one again on the next connection, and the next Snapshot it sends may well be readable.
+/// Only a framing error (which leaves the stream out of step) or the end of the stream does.
 async fn receive(
-    mut stream: UnixStream,
+    mut frames: FramedStream,
     snapshots: &watch::Sender<Arc<Snapshot>>,
+    status: &ChannelStatus,
     state_dir: Option<&Path>,
 ) -> io::Error {
     loop {
-        let body = match read_frame(&mut stream).await {
-            Ok(body) => body,
-            Err(e) => return e,
-        };
-        let snapshot: Snapshot = match serde_json::from_slice(&body) {
-            Ok(s) => s,
-            Err(e) => return io::Error::new(io::ErrorKind::InvalidData, e),
-        };
-        let generation = snapshot.generation;
-        if let Some(dir) = state_dir {
-            if let Err(e) = save_state(dir, &body) {
-                tracing::warn!(dir = %dir.display(), "cannot persist the configuration: {e}");
+        let body = match frames.next().await {
+            Some(Ok(body)) => body,
+            Some(Err(e)) => return e,
+            None => {
+                return io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the controller closed the connection",
+                )
             }
-        }
-        snapshots.send_replace(Arc::new(snapshot));
-        let ack = format!("{{\"generation\":{generation}}}");
-        if let Err(e) = write_frame(&mut stream, ack.as_bytes()).await {
+        };
+        let ack = match decode(&body) {
+            Ok(snapshot) => {
+                let generation = snapshot.generation;
+                if let Some(dir) = state_dir {
+                    if let Err(e) = save_state(dir, &body) {
+                        tracing::warn!(dir = %dir.display(), "cannot persist the configuration: {e}");
+                    }
+                }
+                snapshots.send_replace(Arc::new(snapshot));
+                Ack {
+                    generation,
+                    refused: None,
+                }
+            }
+            Err(refusal) => {
+                status.refused.fetch_add(1, Ordering::SeqCst);
+                let why = match &refusal {
+                    Refusal::Schema { .. } => format!(
+                        "{refusal}: the controller and gateway containers run different Pingress versions (run the same version in both)"
+                    ),
+                    Refusal::Malformed(_) => refusal.to_string(),
+                };
+                let kept = snapshots.borrow().generation;
+                let serving = match kept {
+                    0 => "no configuration to keep yet".to_string(),
+                    kept => format!("keeping generation {kept}"),
+                };
+                tracing::error!("refusing a configuration from the controller: {why}; {serving}");
+                Ack {
+                    generation: kept,
+                    refused: Some(why),
+                }
+            }
+        };
+        let ack = serde_json::to_vec(&ack).expect("acks serialize");
+        if let Err(e) = frames.send(Bytes::from(ack)).await {
             return e;
         }
     }
@@ -201,14 +262,19 @@ fn save_state(dir: &Path, body: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, dir.join(STATE_FILE))
 }
 
-/// The persisted Snapshot, if there is a readable one.
+/// The persisted Snapshot, if there is a readable one of this schema. One written by a
+/// Pingress of another schema (the gateway before an upgrade) is not served: the gateway waits
+/// for its controller instead.
 pub fn load_state(dir: &Path) -> Option<Snapshot> {
     let path = dir.join(STATE_FILE);
     let body = std::fs::read(&path).ok()?;
-    match serde_json::from_slice(&body) {
+    match decode(&body) {
         Ok(snapshot) => Some(snapshot),
-        Err(e) => {
-            tracing::warn!(file = %path.display(), "ignoring an unreadable persisted configuration: {e}");
+        Err(refusal) => {
+            tracing::error!(
+                file = %path.display(),
+                "not serving the persisted configuration: {refusal}; waiting for the controller"
+            );
             None
         }
     }
@@ -217,7 +283,8 @@ pub fn load_state(dir: &Path) -> Option<Snapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingress_model::{HostMatch, VirtualHost};
+    use pingress_model::{HostMatch, VirtualHost, SCHEMA_VERSION};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn snapshot(generation: u64) -> Arc<Snapshot> {
         Arc::new(Snapshot {
@@ -230,11 +297,75 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn snapshots_flow_are_persisted_and_survive_a_restart() {
-        let dir = std::env::temp_dir().join(format!("pingress-channel-{}", std::process::id()));
+    /// A fresh directory for one test (the tests of this crate share one process).
+    fn temp_dir(test: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pingress-channel-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Waits (at most 5 s) until the gateway serves generation `n`.
+    async fn wait_for(gateway: &watch::Receiver<Arc<Snapshot>>, n: u64) -> Arc<Snapshot> {
+        let mut gateway = gateway.clone();
+        let served = tokio::time::timeout(
+            Duration::from_secs(5),
+            gateway.wait_for(|s| s.generation == n),
+        )
+        .await
+        .expect("in time")
+        .expect("channel open")
+        .clone();
+        served
+    }
+
+    /// A gateway following `socket`, with its state in `state`.
+    fn gateway(
+        socket: &Path,
+        state: Option<PathBuf>,
+    ) -> (
+        watch::Receiver<Arc<Snapshot>>,
+        Arc<ChannelStatus>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        let status = Arc::new(ChannelStatus::default());
+        let task = tokio::spawn(follow(socket.to_path_buf(), tx, status.clone(), state));
+        (rx, status, task)
+    }
+
+    /// A controller written by hand, to pin the wire format: accepts one gateway on `socket`.
+    async fn hand_written_controller(socket: &Path) -> UnixStream {
+        let listener = UnixListener::bind(socket).unwrap();
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("the gateway connects in time")
+            .unwrap();
+        stream
+    }
+
+    /// Sends `body` in one frame (4-byte big-endian length, body) and reads the answer.
+    async fn send(stream: &mut UnixStream, body: &[u8]) -> Ack {
+        let len = u32::try_from(body.len()).unwrap();
+        stream.write_all(&len.to_be_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let answer = async {
+            let mut len = [0u8; 4];
+            stream.read_exact(&mut len).await.unwrap();
+            let mut ack = vec![0; u32::from_be_bytes(len) as usize];
+            stream.read_exact(&mut ack).await.unwrap();
+            ack
+        };
+        let ack = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("an acknowledgement in time");
+        serde_json::from_slice(&ack).unwrap()
+    }
+
+    #[tokio::test]
+    async fn snapshots_flow_are_persisted_and_survive_a_restart() {
+        let dir = temp_dir("restart");
         let socket = dir.join("config.sock");
         let state = dir.join("state");
 
@@ -243,37 +374,16 @@ mod tests {
             let socket = socket.clone();
             async move { serve(&socket, rx).await }
         });
-        let (tx, mut gateway) = watch::channel(Arc::new(Snapshot::default()));
-        let status = Arc::new(ChannelStatus::default());
-        let client = tokio::spawn(follow(
-            socket.clone(),
-            tx,
-            status.clone(),
-            Some(state.clone()),
-        ));
-
-        let wait = |gateway: &mut watch::Receiver<Arc<Snapshot>>, n: u64| {
-            let mut gateway = gateway.clone();
-            async move {
-                tokio::time::timeout(
-                    Duration::from_secs(5),
-                    gateway.wait_for(|s| s.generation == n),
-                )
-                .await
-                .expect("in time")
-                .expect("channel open")
-                .clone()
-            }
-        };
+        let (gateway_rx, status, client) = gateway(&socket, Some(state.clone()));
         assert_eq!(
-            wait(&mut gateway, 1).await.virtual_hosts,
+            wait_for(&gateway_rx, 1).await.virtual_hosts,
             snapshot(1).virtual_hosts
         );
         assert!(status.connected());
         let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the socket is owner-only");
         publish.send_replace(snapshot(2));
-        wait(&mut gateway, 2).await;
+        wait_for(&gateway_rx, 2).await;
 
         // The controller goes away: the gateway keeps its last Snapshot and reports staleness.
         server.abort();
@@ -290,18 +400,120 @@ mod tests {
         assert_eq!(mode, 0o600, "the state file is owner-only");
 
         // A restarted gateway serves the persisted Snapshot before any controller answers.
-        let (tx, restarted) = watch::channel(Arc::new(Snapshot::default()));
-        let status = Arc::new(ChannelStatus::default());
-        let client = tokio::spawn(follow(
-            socket.clone(),
-            tx,
-            status.clone(),
-            Some(state.clone()),
-        ));
-        let mut restarted2 = restarted.clone();
-        assert_eq!(wait(&mut restarted2, 2).await.generation, 2);
+        let (restarted, status, client) = gateway(&socket, Some(state.clone()));
+        assert_eq!(wait_for(&restarted, 2).await.generation, 2);
         assert!(!status.connected());
         client.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_matching_snapshot_is_published_and_acked() {
+        let dir = temp_dir("matching");
+        let socket = dir.join("config.sock");
+        let state = dir.join("state");
+        let (gateway_rx, status, client) = gateway(&socket, Some(state.clone()));
+        let mut controller = hand_written_controller(&socket).await;
+
+        let body = serde_json::to_vec(&*snapshot(1)).unwrap();
+        let ack = send(&mut controller, &body).await;
+        assert_eq!(
+            ack,
+            Ack {
+                generation: 1,
+                refused: None
+            }
+        );
+        assert_eq!(*wait_for(&gateway_rx, 1).await, *snapshot(1));
+        assert_eq!(load_state(&state).unwrap(), *snapshot(1), "persisted");
+        assert_eq!(status.refused(), 0);
+        client.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_of_another_schema_is_refused_and_the_last_good_one_kept() {
+        let dir = temp_dir("refused");
+        let socket = dir.join("config.sock");
+        let state = dir.join("state");
+        let (gateway_rx, status, client) = gateway(&socket, Some(state.clone()));
+        let mut controller = hand_written_controller(&socket).await;
+        send(&mut controller, &serde_json::to_vec(&*snapshot(1)).unwrap()).await;
+        wait_for(&gateway_rx, 1).await;
+
+        // What a controller of the next schema might send: anything after the header may
+        // have changed.
+        let next = SCHEMA_VERSION + 1;
+        let newer =
+            format!(r#"{{"schema":{next},"generation":2,"virtual_hosts":{{"renamed":true}}}}"#);
+        let ack = send(&mut controller, newer.as_bytes()).await;
+        assert_eq!(ack.generation, 1, "the ack names the generation kept");
+        let why = ack.refused.expect("the ack says refused");
+        assert!(
+            why.contains(&format!("schema {next}"))
+                && why.contains(&format!("schema {SCHEMA_VERSION}"))
+                && why.contains("different Pingress versions"),
+            "{why}"
+        );
+        assert_eq!(gateway_rx.borrow().generation, 1, "not published");
+        assert_eq!(load_state(&state).unwrap().generation, 1, "not persisted");
+        assert_eq!(status.refused(), 1);
+
+        // The right schema but no Snapshot: refused too, and the connection stays up.
+        let broken = format!(r#"{{"schema":{SCHEMA_VERSION},"generation":3}}"#);
+        let ack = send(&mut controller, broken.as_bytes()).await;
+        assert!(ack.refused.is_some_and(|why| why.contains("virtual_hosts")));
+        assert_eq!(status.refused(), 2);
+
+        let ack = send(&mut controller, &serde_json::to_vec(&*snapshot(4)).unwrap()).await;
+        assert_eq!(ack.refused, None);
+        wait_for(&gateway_rx, 4).await;
+        assert!(status.connected(), "one connection throughout");
+        client.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_controller_carries_on_after_a_refusal() {
+        let dir = temp_dir("carries-on");
+        let socket = dir.join("config.sock");
+        let newer = Snapshot {
+            schema: SCHEMA_VERSION + 1,
+            ..(*snapshot(1)).clone()
+        };
+        let (publish, rx) = watch::channel(Arc::new(newer));
+        let server = tokio::spawn({
+            let socket = socket.clone();
+            async move { serve(&socket, rx).await }
+        });
+        let (gateway_rx, status, client) = gateway(&socket, None);
+        let refused = async {
+            while status.refused() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), refused)
+            .await
+            .expect("refused in time");
+        assert_eq!(gateway_rx.borrow().generation, 0, "not published");
+        publish.send_replace(snapshot(2));
+        wait_for(&gateway_rx, 2).await;
+        server.abort();
+        client.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_persisted_state_of_another_schema_is_not_served() {
+        let dir = temp_dir("state-schema");
+        let newer = Snapshot {
+            schema: SCHEMA_VERSION + 1,
+            ..(*snapshot(9)).clone()
+        };
+        save_state(&dir, &serde_json::to_vec(&newer).unwrap()).unwrap();
+        assert_eq!(load_state(&dir), None);
+        save_state(&dir, &serde_json::to_vec(&*snapshot(9)).unwrap()).unwrap();
+        assert_eq!(load_state(&dir).unwrap().generation, 9);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

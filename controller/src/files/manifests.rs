@@ -18,10 +18,15 @@ use serde::Deserialize;
 /// One object the translation understands.
 #[derive(Debug, Clone)]
 pub enum Object {
+    /// `networking.k8s.io/v1` Ingress.
     Ingress(Box<Ingress>),
+    /// `networking.k8s.io/v1` IngressClass.
     IngressClass(Box<IngressClass>),
+    /// `v1` Service.
     Service(Box<Service>),
+    /// `discovery.k8s.io/v1` EndpointSlice.
     EndpointSlice(Box<EndpointSlice>),
+    /// `v1` Secret (TLS certificates).
     Secret(Box<Secret>),
 }
 
@@ -47,16 +52,22 @@ impl Object {
 /// Why a manifest file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The file cannot be read.
     #[error("{path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What reading it said.
         source: std::io::Error,
     },
+    /// A document of the file is not YAML, or not a valid object of its kind.
     #[error("{path}: document {document}: {message}")]
     Document {
+        /// The file.
         path: PathBuf,
         /// 1-based index of the `---`-separated document.
         document: usize,
+        /// What is wrong, naming the object and the field.
         message: String,
     },
 }

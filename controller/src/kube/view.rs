@@ -1,5 +1,6 @@
 //! The Kubernetes API source: kube-rs reflectors keep a current view of the cluster; every
-//! change (debounced) turns one consistent read of all stores into one complete Snapshot.
+//! change (debounced by [`crate::source::run_source`]) turns one consistent read of all stores
+//! into one complete Snapshot.
 //!
 //! ```text
 //! watcher(Ingress | IngressClass | Service | EndpointSlice | Secret type=kubernetes.io/tls)
@@ -13,10 +14,6 @@
 //! last published Snapshot stays live, and errors are logged and counted.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use tokio::sync::Notify;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
@@ -26,21 +23,10 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource};
-use pingress_translate::{translate, Objects, Options, Translation};
+use pingress_translate::Objects;
 use serde::de::DeserializeOwned;
 
-use crate::Publisher;
-
-/// How often the objects are translated again without any change.
-const RESYNC: Duration = Duration::from_secs(60);
-
-/// Which namespaces to watch and how long to wait for a burst of changes to settle.
-#[derive(Debug, Clone)]
-pub struct KubeSourceConfig {
-    /// Empty: all namespaces.
-    pub namespaces: Vec<String>,
-    pub debounce: Duration,
-}
+use crate::source::Source;
 
 /// The stores of one kind (one per watched namespace).
 struct Stores<K: Resource + 'static>(Vec<Store<K>>)
@@ -134,8 +120,17 @@ impl ClusterView {
         }
     }
 
+    fn report(&self, event: Option<Result<(), watcher::Error>>) {
+        if let Some(Err(e)) = event {
+            self.errors.inc();
+            tracing::warn!("watching the Kubernetes API: {e}; retrying with backoff, the last configuration keeps serving");
+        }
+    }
+}
+
+impl Source for ClusterView {
     /// Waits until every store has its first complete list (while driving the watchers).
-    pub async fn ready(&mut self) {
+    async fn ready(&mut self) {
         let ready = async {
             self.ingresses.ready().await;
             self.classes.ready().await;
@@ -153,7 +148,7 @@ impl ClusterView {
     }
 
     /// Waits for the next change; errors are reported and waited past.
-    pub async fn changed(&mut self) -> bool {
+    async fn changed(&mut self) -> bool {
         loop {
             match self.changes.next().await {
                 Some(Ok(())) => return true,
@@ -163,7 +158,7 @@ impl ClusterView {
         }
     }
 
-    /// Drains the changes that are already waiting.
+    /// Drains the changes that are already waiting, reporting the errors among them.
     fn drain(&mut self) {
         while let Some(Some(event)) = futures::FutureExt::now_or_never(self.changes.next()) {
             if event.is_err() {
@@ -172,15 +167,8 @@ impl ClusterView {
         }
     }
 
-    fn report(&self, event: Option<Result<(), watcher::Error>>) {
-        if let Some(Err(e)) = event {
-            self.errors.inc();
-            tracing::warn!("watching the Kubernetes API: {e}; retrying with backoff, the last configuration keeps serving");
-        }
-    }
-
     /// One consistent read of all stores.
-    pub fn objects(&self) -> Objects {
+    fn objects(&mut self) -> Objects {
         Objects {
             ingresses: self.ingresses.objects(),
             ingress_classes: self.classes.objects(),
@@ -189,64 +177,4 @@ impl ClusterView {
             secrets: self.secrets.objects(),
         }
     }
-}
-
-/// Runs the Kubernetes source until the process ends: publishes a Snapshot once every store
-/// is listed, then one per burst of changes, per `wake` notification and per minute.
-/// `on_translation` sees every translation and the objects it read (for Events and status)
-/// before it is published.
-pub async fn run_kube_source(
-    client: Client,
-    config: KubeSourceConfig,
-    options: Options,
-    mut publisher: Publisher,
-    mut on_translation: impl FnMut(&Objects, &Translation) + Send,
-    wake: Arc<Notify>,
-) {
-    let errors = publisher.metrics().source_errors.clone();
-    let mut view = ClusterView::start(&client, &config.namespaces, errors);
-    tracing::info!(namespaces = ?config.namespaces, "waiting for the first list of every watched kind");
-    view.ready().await;
-    loop {
-        let options = Options {
-            now: Some(SystemTime::now()),
-            ..options.clone()
-        };
-        let objects = view.objects();
-        let translation = translate(&objects, &options);
-        on_translation(&objects, &translation);
-        publisher.publish(translation);
-        // A change, a wake-up (e.g. this process just became the leader and must write
-        // status), or the periodic resync (certificates expire, status may have been edited).
-        tokio::select! {
-            changed = view.changed() => {
-                if !changed {
-                    return;
-                }
-                publisher.metrics().source_events.inc();
-            }
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(RESYNC) => {}
-        }
-        tokio::time::sleep(config.debounce).await;
-        view.drain();
-    }
-}
-
-/// A client from `kubeconfig`, or else from the environment: in-cluster service account, or
-/// `$KUBECONFIG` / `~/.kube/config`.
-pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, String> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| format!("no in-cluster configuration and no usable kubeconfig: {e}"))?,
-    };
-    Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))
 }

@@ -19,12 +19,15 @@ use kube::{Api, Client};
 /// How a leader election is run.
 #[derive(Debug, Clone)]
 pub struct LeaderConfig {
+    /// The namespace of the Lease (and of the presence Leases).
     pub namespace: String,
+    /// The Lease's name.
     pub lease_name: String,
     /// This candidate's name (the pod name).
     pub identity: String,
     /// A leader that has not renewed for this long loses the Lease.
     pub lease_duration: Duration,
+    /// How often every candidate reads (and the holder renews) the Lease.
     pub renew: Duration,
 }
 
@@ -34,10 +37,12 @@ pub struct LeaderConfig {
 #[derive(Clone, Default)]
 pub struct Leadership {
     leader: Arc<AtomicBool>,
+    /// Notified each time this process becomes the leader.
     pub gained: Arc<tokio::sync::Notify>,
 }
 
 impl Leadership {
+    /// Whether this process holds the leader Lease now.
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::SeqCst)
     }
@@ -121,113 +126,16 @@ async fn try_lead(api: &Api<Lease>, config: &LeaderConfig) -> Result<bool, kube:
         .await)
 }
 
-fn jiff_seconds(seconds: i32) -> k8s_openapi::jiff::SignedDuration {
+/// `seconds` as a jiff duration, to add to a Lease's renew time.
+pub(super) fn jiff_seconds(seconds: i32) -> k8s_openapi::jiff::SignedDuration {
     k8s_openapi::jiff::SignedDuration::from_secs(i64::from(seconds))
 }
 
 /// `Ok(true)` when the write went through, `Ok(false)` on a conflict (someone else won).
-fn won<T>(result: Result<T, kube::Error>) -> Result<bool, kube::Error> {
+pub(super) fn won<T>(result: Result<T, kube::Error>) -> Result<bool, kube::Error> {
     match result {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// Presence: every Pingress process keeps a Lease `pingress-node-<node>` (labelled
-/// `pingress.io/role: node`) carrying its node's addresses, renewed like the leader Lease. The
-/// addresses of all live ones are what served Ingresses show in their status: every node that
-/// runs Pingress serves every Ingress.
-pub async fn run_presence(
-    client: Client,
-    config: LeaderConfig,
-    node: String,
-    addresses: Vec<String>,
-    known: tokio::sync::watch::Sender<Vec<String>>,
-    changed: Arc<tokio::sync::Notify>,
-) {
-    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
-    let name = format!("pingress-node-{node}");
-    loop {
-        if let Err(e) = announce(&api, &name, &node, &addresses, &config).await {
-            tracing::warn!(lease = %name, "presence: {e}");
-        }
-        match live_addresses(&api).await {
-            Ok(all) if *known.borrow() != all => {
-                tracing::info!(addresses = ?all, "nodes serving Ingresses changed");
-                known.send_replace(all);
-                changed.notify_one();
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("presence: cannot list node Leases: {e}"),
-        }
-        tokio::time::sleep(config.renew).await;
-    }
-}
-
-const ADDRESSES: &str = "pingress.io/addresses";
-const ROLE: &str = "pingress.io/role";
-
-async fn announce(
-    api: &Api<Lease>,
-    name: &str,
-    node: &str,
-    addresses: &[String],
-    config: &LeaderConfig,
-) -> Result<(), kube::Error> {
-    let lease = Lease {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            labels: Some([(ROLE.to_string(), "node".to_string())].into()),
-            annotations: Some([(ADDRESSES.to_string(), addresses.join(","))].into()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(LeaseSpec {
-            holder_identity: Some(node.to_string()),
-            lease_duration_seconds: Some(
-                i32::try_from(config.lease_duration.as_secs()).unwrap_or(i32::MAX),
-            ),
-            renew_time: Some(MicroTime(Timestamp::now())),
-            ..LeaseSpec::default()
-        }),
-    };
-    match api.get_opt(name).await? {
-        None => api.create(&PostParams::default(), &lease).await.map(|_| ()),
-        Some(current) => {
-            let mut lease = lease;
-            lease.metadata.resource_version = current.metadata.resource_version;
-            won(api.replace(name, &PostParams::default(), &lease).await).map(|_| ())
-        }
-    }
-}
-
-/// The addresses announced by node Leases renewed within their duration, sorted.
-async fn live_addresses(api: &Api<Lease>) -> Result<Vec<String>, kube::Error> {
-    let now = Timestamp::now();
-    let leases = api
-        .list(&kube::api::ListParams::default().labels(&format!("{ROLE}=node")))
-        .await?;
-    let mut all: Vec<String> = leases
-        .items
-        .iter()
-        .filter(|l| {
-            let spec = l.spec.as_ref();
-            let renewed = spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0);
-            let duration = spec.and_then(|s| s.lease_duration_seconds).unwrap_or(0);
-            renewed.is_some_and(|t| {
-                t.checked_add(jiff_seconds(duration))
-                    .is_ok_and(|deadline| deadline >= now)
-            })
-        })
-        .filter_map(|l| l.metadata.annotations.as_ref()?.get(ADDRESSES).cloned())
-        .flat_map(|a| {
-            a.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    all.sort();
-    all.dedup();
-    Ok(all)
 }

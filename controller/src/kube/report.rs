@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -14,7 +14,7 @@ use kube::{Api, Client, Resource};
 use pingress_model::ObjectRef;
 use pingress_translate::{Objects, Severity, Translation};
 
-use crate::leader::Leadership;
+use super::leader::Leadership;
 
 /// Writes Ingress status and Events when this process leads.
 pub struct ClusterReporter {
@@ -29,7 +29,7 @@ pub struct ClusterReporter {
 
 impl ClusterReporter {
     /// `addresses` are what Ingress status shows: `--publish-address` values, or the addresses
-    /// of all nodes running Pingress (kept current by [`crate::leader::run_presence`]).
+    /// of all nodes running Pingress (kept current by [`super::presence::run_presence`]).
     pub fn new(
         client: Client,
         leadership: Leadership,
@@ -173,25 +173,6 @@ fn load_balancer_ingress(address: &str) -> IngressLoadBalancerIngress {
             ..Default::default()
         }
     }
-}
-
-/// The addresses of node `name`: its external IPs, else its internal IPs.
-pub async fn node_addresses(client: &Client, name: &str) -> Result<Vec<String>, kube::Error> {
-    let node = Api::<Node>::all(client.clone()).get(name).await?;
-    let addresses = node.status.and_then(|s| s.addresses).unwrap_or_default();
-    let of = |kind: &str| -> Vec<String> {
-        addresses
-            .iter()
-            .filter(|a| a.type_ == kind)
-            .map(|a| a.address.clone())
-            .collect()
-    };
-    let external = of("ExternalIP");
-    Ok(if external.is_empty() {
-        of("InternalIP")
-    } else {
-        external
-    })
 }
 
 #[cfg(test)]
