@@ -66,6 +66,7 @@ pub struct Metrics {
     pub config_endpoints: IntGauge,
     pub config_certificates: IntGauge,
     config_channel_connected: IntGauge,
+    config_channel_refused: IntCounter,
     config_stale: Gauge,
     /// Counters for requests that matched no route (404 from the gateway).
     unmatched: RouteCounters,
@@ -203,6 +204,10 @@ impl Metrics {
                 "pingress_config_channel_connected",
                 "1 while the gateway is connected to its controller (pingress gateway only)",
             ),
+            config_channel_refused: counter(
+                "pingress_config_channel_refused_total",
+                "Configurations from the controller the gateway refused: another Snapshot schema (a controller of another Pingress version) or unreadable; the last good one keeps serving (pingress gateway only)",
+            ),
             config_stale: Gauge::new(
                 "pingress_config_stale_seconds",
                 "How long the config channel has been down: the live configuration may be this much out of date (pingress gateway only; 0 while connected)",
@@ -245,6 +250,7 @@ impl Metrics {
             Box::new(metrics.config_endpoints.clone()),
             Box::new(metrics.config_certificates.clone()),
             Box::new(metrics.config_channel_connected.clone()),
+            Box::new(metrics.config_channel_refused.clone()),
             Box::new(metrics.config_stale.clone()),
         ];
         for collector in collectors {
@@ -348,6 +354,9 @@ impl Metrics {
         self.config_channel_connected
             .set(i64::from(channel.connected()));
         self.config_stale.set(channel.stale_for().as_secs_f64());
+        let refused = channel.refused();
+        self.config_channel_refused
+            .inc_by(refused.saturating_sub(self.config_channel_refused.get()));
     }
 
     /// The Prometheus text exposition of every metric in the registry.
