@@ -24,8 +24,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
-use pingress_model::{Backend, ClusterId, Snapshot};
-use pingress_routing::{RouteMatch, RouteTable};
+use pingress_model::{Backend, ClusterId, RoutePolicy, Snapshot};
+use pingress_routing::{Declared, RouteMatch, RouteTable};
 
 use crate::metrics::{Metrics, RouteCounters};
 
@@ -41,6 +41,8 @@ pub struct RouteTarget {
     pub upstream: Arc<Upstream>,
     /// The route's cluster and declaring Ingress.
     pub backend: Backend,
+    /// The route's timeouts and retries (the defaults for the default backend).
+    pub policy: RoutePolicy,
     resolved: OnceLock<RouteInfo>,
 }
 
@@ -57,18 +59,14 @@ pub struct RouteInfo {
 impl RouteTarget {
     /// The bookkeeping of the route `route` matched (whose target is `self`), built from the
     /// match on first use.
-    pub fn resolve(
-        &self,
-        route: &RouteMatch<'_, Arc<RouteTarget>>,
-        metrics: &Metrics,
-    ) -> &RouteInfo {
+    pub fn resolve<T>(&self, route: &RouteMatch<'_, T>, metrics: &Metrics) -> &RouteInfo {
         self.resolved.get_or_init(|| RouteInfo {
-            counters: metrics.route_counters(route.backend, route.host, route.path),
+            counters: metrics.route_counters(&self.backend, route.host, route.path),
             rule: match (route.host, route.path) {
                 (Some(host), Some(path)) => format!("{host} {path}"),
                 _ => "default backend".to_string(),
             },
-            ingress: route.backend.ingress.to_string(),
+            ingress: self.backend.ingress.to_string(),
         })
     }
 
@@ -84,8 +82,9 @@ pub struct Generation {
     pub number: u64,
     /// The Snapshot itself, for `/debug/config`.
     pub snapshot: Arc<Snapshot>,
-    /// Shared with the next generation when its routes and upstreams are the same.
-    pub routes: Arc<RouteTable<Arc<RouteTarget>>>,
+    /// Shared with the next generation when its routes and upstreams are the same. `None`
+    /// for a route that does not forward (or has no backend).
+    pub routes: Arc<RouteTable<Option<Arc<RouteTarget>>>>,
     /// Certificates by SNI name, and which hosts are TLS hosts.
     pub tls: CertStore,
     upstreams: HashMap<ClusterId, Arc<Upstream>>,
@@ -168,7 +167,18 @@ impl Generation {
                 p.routes.clone()
             }
             None => {
-                Arc::new(RouteTable::build(&snapshot, |backend| {
+                Arc::new(RouteTable::build(&snapshot, |declared| {
+                    let (backend, policy) = match declared {
+                        Declared::Route { route, .. } => {
+                            let cluster = &route.action.backends()?.backends.first()?.cluster;
+                            let backend = Backend {
+                                cluster: cluster.clone(),
+                                ingress: route.origin.clone(),
+                            };
+                            (backend, route.policy.clone())
+                        }
+                        Declared::Default(backend) => (backend.clone(), RoutePolicy::default()),
+                    };
                     // The translation always defines the clusters it references; an unknown
                     // one is served as an empty cluster (503) rather than trusted blindly.
                     let upstream = match upstreams.get(&backend.cluster) {
@@ -187,11 +197,12 @@ impl Generation {
                             })
                             .clone(),
                     };
-                    Arc::new(RouteTarget {
+                    Some(Arc::new(RouteTarget {
                         upstream,
-                        backend: backend.clone(),
+                        backend,
+                        policy,
                         resolved: OnceLock::new(),
-                    })
+                    }))
                 }))
             }
         };
@@ -294,6 +305,20 @@ mod tests {
     use crate::upstream::tests::defaults;
     use crate::upstream::RequestKey;
     use pingress_model::{Cluster, Endpoint, HostMatch, ObjectRef, PathMatch, Route, VirtualHost};
+    use pingress_routing::{Host, RequestParts};
+
+    /// The upstream a `GET` of `host` `path` is routed to.
+    fn routed(live: &LiveConfig, host: &str, path: &str) -> Arc<Upstream> {
+        let (method, headers) = (http::Method::GET, http::HeaderMap::new());
+        let parts = RequestParts {
+            method: &method,
+            headers: &headers,
+            query: None,
+        };
+        let generation = live.load();
+        let found = generation.routes.find(&Host::new(host), path, &parts);
+        found.unwrap().target.as_ref().unwrap().upstream.clone()
+    }
 
     fn snapshot(generation: u64, endpoints: &[&str]) -> Snapshot {
         let id = "default/web:80".parse::<ClusterId>().unwrap();
@@ -330,15 +355,7 @@ mod tests {
     fn unchanged_upstreams_survive_a_swap_and_changed_ones_are_rebuilt() {
         let live = LiveConfig::new(defaults()).unwrap();
         assert_eq!(live.load().number, 0);
-        let upstream = |live: &LiveConfig| {
-            live.load()
-                .routes
-                .find("any", "/")
-                .unwrap()
-                .target
-                .upstream
-                .clone()
-        };
+        let upstream = |live: &LiveConfig| routed(live, "any", "/");
         live.apply(Arc::new(snapshot(1, &["127.0.0.1:1"])));
         let first = upstream(&live);
 
@@ -360,15 +377,7 @@ mod tests {
     #[test]
     fn the_route_table_is_kept_while_routes_and_upstreams_are_unchanged() {
         let live = LiveConfig::new(defaults()).unwrap();
-        let upstream = |live: &LiveConfig, host: &str| {
-            live.load()
-                .routes
-                .find(host, "/x")
-                .unwrap()
-                .target
-                .upstream
-                .clone()
-        };
+        let upstream = |live: &LiveConfig, host: &str| routed(live, host, "/x");
         // Two clusters: `web` on every host, `api` on api.test.
         let two = |generation: u64, web: &str, api: &str| {
             let mut s = snapshot(generation, &[web]);
@@ -417,15 +426,7 @@ mod tests {
     #[test]
     fn endpoint_state_outlives_generations() {
         let live = LiveConfig::new(defaults()).unwrap();
-        let upstream = |live: &LiveConfig| {
-            live.load()
-                .routes
-                .find("x", "/")
-                .unwrap()
-                .target
-                .upstream
-                .clone()
-        };
+        let upstream = |live: &LiveConfig| routed(live, "x", "/");
         let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
         live.apply(Arc::new(snapshot(1, &["127.0.0.1:1", "127.0.0.1:2"])));
         let first = upstream(&live);

@@ -19,7 +19,7 @@ use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use pingress_model::RoutePolicy;
-use pingress_routing::{normalize_host, normalize_path, PathError};
+use pingress_routing::{normalize_path, Host, PathError, RequestParts};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::generation::{Generation, LiveConfig, RouteTarget};
@@ -158,14 +158,21 @@ impl IngressProxy {
     /// when plain HTTP reaches a TLS host, the route's target, or `404`.
     fn decide(&self, generation: &Generation, session: &Session, tls: bool) -> Decision {
         let req = session.req_header();
-        let host = normalize_host(headers::request_host(req));
+        let host = Host::new(headers::request_host(req));
         if let Some(sni) = sni_of(session) {
             let certs = &generation.tls;
-            if *sni != *host && !Arc::ptr_eq(certs.select(Some(sni)), certs.select(Some(&host))) {
+            if *sni != *host
+                && !Arc::ptr_eq(certs.select(Some(sni)), certs.select(Some(host.as_str())))
+            {
                 return Decision::Respond(421);
             }
         }
-        let found = generation.routes.find(&host, req.uri.path());
+        let parts = RequestParts {
+            method: &req.method,
+            headers: &req.headers,
+            query: req.uri.query(),
+        };
+        let found = generation.routes.find(&host, req.uri.path(), &parts);
         let redirect = !tls
             && generation.tls.is_tls_host(&host)
             && found.is_none_or(|route| route.ssl_redirect);
@@ -173,10 +180,14 @@ impl IngressProxy {
             return Decision::Redirect(self.https_url(&host, req));
         }
         match found {
-            Some(route) => {
-                route.target.resolve(&route, &self.metrics);
-                Decision::Proxy(route.target.clone(), route.policy.clone())
-            }
+            Some(route) => match route.target {
+                Some(target) => {
+                    target.resolve(&route, &self.metrics);
+                    Decision::Proxy(target.clone(), target.policy.clone())
+                }
+                // A route that does not forward, or has no backend: not served yet.
+                None => Decision::Respond(500),
+            },
             None => Decision::Respond(404),
         }
     }

@@ -5,8 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use pingress_micro::{lookup_table, settings, Shape, KEYS};
-use pingress_routing::RouteTable;
+use pingress_micro::{lookup_table, settings, BareRequest, Shape, KEYS};
+use pingress_model::Snapshot;
+use pingress_routing::{Host, RouteTable};
 
 fn lookup(c: &mut Criterion) {
     let sizes: &[usize] = if settings::bench_mode() {
@@ -20,18 +21,24 @@ fn lookup(c: &mut Criterion) {
         .measurement_time(settings::measurement_time())
         .sample_size(50)
         .throughput(Throughput::Elements(1));
-    for shape in Shape::ALL {
-        for &rules in sizes {
-            let (snapshot, keys) = lookup_table(shape, rules);
-            let table = RouteTable::build(&snapshot, |backend| backend.cluster.clone());
-            group.bench_with_input(BenchmarkId::new(shape.name(), rules), &keys, |b, keys| {
+    let request = BareRequest::new();
+    let request = request.parts();
+    let mut bench =
+        |name: &str, size: usize, (snapshot, keys): (Snapshot, Vec<(String, String)>)| {
+            let table = RouteTable::build(&snapshot, |_| ());
+            group.bench_with_input(BenchmarkId::new(name, size), &keys, |b, keys| {
                 let mut i = 0usize;
                 b.iter(|| {
                     let (host, path) = &keys[i & (KEYS - 1)];
                     i = i.wrapping_add(1);
-                    black_box(table.find(black_box(host), black_box(path)).is_some())
+                    let host = Host::new(black_box(host));
+                    black_box(table.find(&host, black_box(path), &request).is_some())
                 })
             });
+        };
+    for shape in Shape::ALL {
+        for &rules in sizes {
+            bench(shape.name(), rules, lookup_table(shape, rules));
         }
     }
     group.finish();

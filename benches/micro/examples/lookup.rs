@@ -10,8 +10,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use pingress_micro::{lookup_table, Shape, KEYS};
-use pingress_routing::RouteTable;
+use pingress_micro::{lookup_table, BareRequest, Shape, KEYS};
+use pingress_routing::{Host, RouteTable};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -26,12 +26,15 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let (snapshot, keys) = lookup_table(shape, rules);
-    let table = RouteTable::build(&snapshot, |backend| backend.cluster.clone());
+    let table = RouteTable::build(&snapshot, |_| ());
+    let request = BareRequest::new();
+    let request = request.parts();
     let started = Instant::now();
     let mut hits = 0usize;
     for i in 0..lookups {
         let (host, path) = &keys[i & (KEYS - 1)];
-        hits += usize::from(table.find(black_box(host), black_box(path)).is_some());
+        let host = Host::new(black_box(host));
+        hits += usize::from(table.find(&host, black_box(path), &request).is_some());
     }
     let elapsed = started.elapsed();
     println!(

@@ -28,6 +28,7 @@ use pingress_gateway::generation::Generation;
 use pingress_gateway::tls::CertifiedKey;
 use pingress_gateway::upstream::{HealthChecks, UpstreamDefaults};
 use pingress_model::Snapshot;
+use pingress_routing::RequestParts;
 use pingress_translate::{translate, Objects, Options};
 
 /// The path rules of every generated host: `(path, pathType)`.
@@ -129,6 +130,36 @@ pub fn lookup_table(shape: Shape, rules: usize) -> (Snapshot, Vec<(String, Strin
     };
     add_service(&mut objects, "web", 1, 0);
     (translate(&objects, &Options::default()).snapshot, keys)
+}
+
+/// A `GET` without headers or query: what the lookup benchmarks' requests carry besides host
+/// and path (no route of theirs has conditions).
+pub struct BareRequest {
+    method: http::Method,
+    headers: http::HeaderMap,
+}
+
+impl BareRequest {
+    pub fn new() -> Self {
+        BareRequest {
+            method: http::Method::GET,
+            headers: http::HeaderMap::new(),
+        }
+    }
+
+    pub fn parts(&self) -> RequestParts<'_> {
+        RequestParts {
+            method: &self.method,
+            headers: &self.headers,
+            query: None,
+        }
+    }
+}
+
+impl Default for BareRequest {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A cluster's worth of objects: `ingresses` Ingresses of class `pingress` with one rule of
@@ -353,7 +384,7 @@ impl Lcg {
 mod tests {
     use super::*;
     use pingress_model::Endpoint;
-    use pingress_routing::RouteTable;
+    use pingress_routing::{Host, RouteTable};
 
     #[test]
     fn every_lookup_key_hits_a_route() {
@@ -363,8 +394,9 @@ mod tests {
                 assert_eq!(snapshot.route_count(), rules, "{shape:?}");
                 let table = RouteTable::build(&snapshot, |_| ());
                 assert_eq!(table.len(), rules, "{shape:?}");
+                let request = BareRequest::new();
                 for (host, path) in &keys {
-                    let found = table.find(host, path);
+                    let found = table.find(&Host::new(host), path, &request.parts());
                     let path_rule = found.and_then(|m| m.path);
                     assert!(
                         path_rule.is_some_and(|p| !p.is_empty() || path == "/"),
