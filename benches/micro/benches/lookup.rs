@@ -1,13 +1,17 @@
 //! Route lookup (`RouteTable::find`) at 10, 1,000 and 100,000 rules, for exact hosts,
-//! wildcard hosts and prefix-heavy paths. Each iteration is one lookup of the next of 4,096
+//! wildcard hosts and prefix-heavy paths; and on one host with 100 regex paths, the last one
+//! hitting, or none (the prefix fallback). Each iteration is one lookup of the next of 4,096
 //! pseudo-random requests spread over the table, so large tables pay their cache misses.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use pingress_micro::{lookup_table, settings, BareRequest, Shape, KEYS};
+use pingress_micro::{lookup_table, regex_table, settings, BareRequest, RegexCase, Shape, KEYS};
 use pingress_model::Snapshot;
 use pingress_routing::{Host, RouteTable};
+
+/// Regex routes on the one host of the regex cases.
+const REGEXES: usize = 100;
 
 fn lookup(c: &mut Criterion) {
     let sizes: &[usize] = if settings::bench_mode() {
@@ -40,6 +44,9 @@ fn lookup(c: &mut Criterion) {
         for &rules in sizes {
             bench(shape.name(), rules, lookup_table(shape, rules));
         }
+    }
+    for case in RegexCase::ALL {
+        bench(case.name(), REGEXES, regex_table(case, REGEXES));
     }
     group.finish();
 }
