@@ -29,8 +29,10 @@
 //! matching one whose conditions fail is passed over for the next.
 //!
 //! The table is immutable and lock-free; lookups are a handful of hash probes (one per host tier
-//! and per candidate path), never a scan over the rules, and do not allocate. A virtual host's
-//! regexes run as one automaton over the path ([`crate::compile_path_regex`] for the engine).
+//! and per candidate path), never a scan over the rules. A virtual host's regexes run as one
+//! automaton over the path ([`crate::compile_path_regex`] for the engine). A lookup does not
+//! allocate, except for the list of matching patterns when one of a virtual host's regexes
+//! matches (the host was normalised before: [`Host::new`] allocates only to lower-case it).
 //!
 //! Layout (benches/micro, docs/performance.md): a lookup at 100,000 rules is bound by cache
 //! misses, not instructions, so the table is a few flat arrays rather than maps of maps:

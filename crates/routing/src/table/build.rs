@@ -55,7 +55,9 @@ impl<T> RouteTable<T> {
     ///   promises one route per path match and conditions, should it repeat one anyway);
     /// - its conditions or its path regex do not compile within the limits
     ///   ([`crate::compile_path_regex`], [`Conditions::compile`]): the translation validates
-    ///   them with the same functions and never sends one.
+    ///   them with the same functions and never sends one. Should a virtual host's patterns,
+    ///   each within its limits, exceed together those of their set (which leave room for
+    ///   one more pattern), all its regex routes are left out.
     pub fn build(snapshot: &Snapshot, mut target: impl FnMut(Declared<'_>) -> T) -> Self {
         let count = |tier: fn(&HostMatch) -> bool| {
             snapshot
