@@ -365,7 +365,10 @@ fuzz_target!(|data: &[u8]| {
     let translation = translate(&objects, &Options::default());
     let snapshot = &translation.snapshot;
     let route = &snapshot.virtual_hosts[0].routes[0];
-    let forward = route.action.backends().expect("a plain Ingress path forwards");
+    let forward = route
+        .action
+        .backends()
+        .expect("a plain Ingress path forwards");
     let cluster = &snapshot.clusters[&forward.backends[0].cluster].policy;
     let said = Said {
         map: &map,

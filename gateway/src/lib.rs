@@ -20,6 +20,7 @@ pub mod config;
 pub mod headers;
 pub mod limits;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod request_id;
 mod server;

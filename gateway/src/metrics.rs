@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use pingress_model::{Backend, HostMatch, PathMatch};
+use pingress_model::{ClusterId, HostMatch, ObjectRef, PathMatch};
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -262,25 +262,26 @@ impl Metrics {
         metrics
     }
 
-    /// The counters of a route, created from its labels.
+    /// The counters of a route declared by `origin`, matched at `host` and `path`, for its
+    /// backend `cluster` (`None`: the route answers itself).
     pub fn route_counters(
         &self,
-        backend: &Backend,
+        origin: &ObjectRef,
+        cluster: Option<&ClusterId>,
         host: Option<&HostMatch>,
         path: Option<&PathMatch>,
     ) -> RouteCounters {
-        let (service, port) = (backend.cluster.service(), backend.cluster.port());
         let labels = [
-            backend.ingress.namespace.as_str().to_string(),
-            backend.ingress.name.clone(),
+            origin.namespace.clone(),
+            origin.name.clone(),
             host.map_or(String::new(), |h| h.to_string()),
             path.map_or(String::new(), |p| match p {
                 PathMatch::Prefix(p) if p.is_empty() => "/".to_string(),
                 PathMatch::Exact(p) | PathMatch::Prefix(p) => p.clone(),
                 PathMatch::Regex(r) => r.pattern.clone(),
             }),
-            service.to_string(),
-            port.to_string(),
+            cluster.map_or(String::new(), |c| c.service().to_string()),
+            cluster.map_or(String::new(), |c| c.port().to_string()),
         ];
         RouteCounters::new(
             &self.requests,
@@ -303,25 +304,23 @@ impl Metrics {
     pub fn observe_upstream_connection(
         &self,
         reused: bool,
-        backend: &Backend,
+        cluster: &ClusterId,
         connect_time: Duration,
     ) {
         self.upstream_connections[usize::from(reused)].inc();
         if !reused {
-            let (service, port) = (backend.cluster.service(), backend.cluster.port());
             self.upstream_connect_duration
-                .with_label_values(&[&backend.ingress.namespace, service, port])
+                .with_label_values(&[cluster.namespace(), cluster.service(), cluster.port()])
                 .observe(connect_time.as_secs_f64());
         }
     }
 
-    /// Counts an ejection of `endpoint` from `backend`'s cluster, and logs it.
-    pub fn observe_ejection(&self, backend: &Backend, endpoint: std::net::SocketAddr) {
-        let (service, port) = (backend.cluster.service(), backend.cluster.port());
+    /// Counts an ejection of `endpoint` from `cluster`, and logs it.
+    pub fn observe_ejection(&self, cluster: &ClusterId, endpoint: std::net::SocketAddr) {
         self.ejections
-            .with_label_values(&[&backend.ingress.namespace, service, port])
+            .with_label_values(&[cluster.namespace(), cluster.service(), cluster.port()])
             .inc();
-        tracing::warn!(cluster = %backend.cluster, %endpoint, "endpoint ejected after consecutive failures");
+        tracing::warn!(%cluster, %endpoint, "endpoint ejected after consecutive failures");
     }
 
     /// Counts a completed TLS handshake.
@@ -457,17 +456,13 @@ impl RouteCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingress_model::{ClusterId, ObjectRef};
 
     #[test]
     fn route_requests_are_counted_with_bounded_labels() {
         let metrics = Metrics::new(Registry::new());
-        let backend = Backend {
-            cluster: ClusterId::new(&ObjectRef::new("shop", "web"), "http"),
-            ingress: ObjectRef::new("shop", "front"),
-        };
         let route = metrics.route_counters(
-            &backend,
+            &ObjectRef::new("shop", "front"),
+            Some(&ClusterId::new(&ObjectRef::new("shop", "web"), "http")),
             Some(&HostMatch::Wildcard("example.com".into())),
             Some(&PathMatch::prefix("/")),
         );

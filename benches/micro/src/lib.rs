@@ -27,7 +27,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use pingress_gateway::config::CertifiedKey;
 use pingress_gateway::config::Generation;
 use pingress_gateway::upstream::{HealthChecks, UpstreamDefaults};
-use pingress_model::Snapshot;
+use pingress_model::{
+    ClusterId, HostMatch, ObjectRef, PathMatch, RegexPath, Route, Snapshot, VirtualHost,
+};
+use pingress_routing::RequestParts;
 use pingress_translate::{translate, Objects, Options};
 
 /// The path rules of every generated host: `(path, pathType)`.
@@ -129,6 +132,93 @@ pub fn lookup_table(shape: Shape, rules: usize) -> (Snapshot, Vec<(String, Strin
     };
     add_service(&mut objects, "web", 1, 0);
     (translate(&objects, &Options::default()).snapshot, keys)
+}
+
+/// The regex lookups: one host with `regexes` Regex routes `/team{i}/service/v[0-9]+/` (the
+/// shape of ingress-nginx's regex mode, where every path of a host is a regex) and a
+/// `Prefix /` route after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegexCase {
+    /// Requests only the last pattern matches (`/team{last}/service/v1/items/42`).
+    HitLast,
+    /// Requests no pattern matches (`/team{i}/static/42`), answered by the `Prefix /` route.
+    Miss,
+}
+
+impl RegexCase {
+    pub const ALL: [RegexCase; 2] = [RegexCase::HitLast, RegexCase::Miss];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RegexCase::HitLast => "regex_hit_last",
+            RegexCase::Miss => "regex_miss",
+        }
+    }
+}
+
+/// The Snapshot of a [`RegexCase`] with `regexes` patterns, and [`KEYS`] requests. Built
+/// directly, not through `translate`, which has no regex paths yet.
+pub fn regex_table(case: RegexCase, regexes: usize) -> (Snapshot, Vec<(String, String)>) {
+    let cluster = ClusterId::new(&ObjectRef::new("bench", "web"), 80);
+    let origin = ObjectRef::new("bench", "regexes");
+    let mut routes: Vec<Route> = (0..regexes)
+        .map(|i| {
+            let path = PathMatch::Regex(RegexPath {
+                pattern: format!("/team{i}/service/v[0-9]+/"),
+                case_insensitive: false,
+            });
+            Route::forward(path, cluster.clone(), origin.clone())
+        })
+        .collect();
+    routes.push(Route::forward(PathMatch::prefix("/"), cluster, origin));
+    let snapshot = Snapshot {
+        virtual_hosts: vec![VirtualHost {
+            host: HostMatch::Exact("regex.example.com".into()),
+            routes,
+        }],
+        ..Snapshot::default()
+    };
+    let mut rng = Lcg(0x5eed);
+    let keys = (0..KEYS)
+        .map(|k| {
+            let path = match case {
+                RegexCase::HitLast => format!("/team{}/service/v1/items/{k}", regexes - 1),
+                RegexCase::Miss => format!("/team{}/static/{k}", rng.below(regexes)),
+            };
+            ("regex.example.com".to_string(), path)
+        })
+        .collect();
+    (snapshot, keys)
+}
+
+/// A `GET` without headers or query: what the lookup benchmarks' requests carry besides host
+/// and path (no route of theirs has conditions).
+pub struct BareRequest {
+    method: http::Method,
+    headers: http::HeaderMap,
+}
+
+impl BareRequest {
+    pub fn new() -> Self {
+        BareRequest {
+            method: http::Method::GET,
+            headers: http::HeaderMap::new(),
+        }
+    }
+
+    pub fn parts(&self) -> RequestParts<'_> {
+        RequestParts {
+            method: &self.method,
+            headers: &self.headers,
+            query: None,
+        }
+    }
+}
+
+impl Default for BareRequest {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A cluster's worth of objects: `ingresses` Ingresses of class `pingress` with one rule of
@@ -353,7 +443,7 @@ impl Lcg {
 mod tests {
     use super::*;
     use pingress_model::Endpoint;
-    use pingress_routing::RouteTable;
+    use pingress_routing::{Host, RouteTable};
 
     #[test]
     fn every_lookup_key_hits_a_route() {
@@ -363,14 +453,34 @@ mod tests {
                 assert_eq!(snapshot.route_count(), rules, "{shape:?}");
                 let table = RouteTable::build(&snapshot, |_| ());
                 assert_eq!(table.len(), rules, "{shape:?}");
+                let request = BareRequest::new();
                 for (host, path) in &keys {
-                    let found = table.find(host, path);
+                    let found = table.find(&Host::new(host), path, &request.parts());
                     let path_rule = found.and_then(|m| m.path);
                     assert!(
                         path_rule.is_some_and(|p| !p.is_empty() || path == "/"),
                         "{shape:?} {host}{path} -> {path_rule:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn regex_keys_hit_what_their_case_says() {
+        for case in RegexCase::ALL {
+            let (snapshot, keys) = regex_table(case, 100);
+            let table = RouteTable::build(&snapshot, |_| ());
+            assert_eq!(table.len(), 101, "{case:?}");
+            let want = match case {
+                RegexCase::HitLast => "Regex /team99/service/v[0-9]+/",
+                RegexCase::Miss => "Prefix /",
+            };
+            let request = BareRequest::new();
+            for (host, path) in &keys {
+                let found = table.find(&Host::new(host), path, &request.parts());
+                let rule = found.and_then(|m| m.path).map(|p| p.to_string());
+                assert_eq!(rule.as_deref(), Some(want), "{case:?} {host}{path}");
             }
         }
     }

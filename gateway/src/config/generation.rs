@@ -119,16 +119,16 @@ impl Generation {
                 p.routes.clone()
             }
             None => {
-                Arc::new(RouteTable::build(&snapshot, |backend| {
-                    // The translation always defines the clusters it references; an unknown
-                    // one is served as an empty cluster (503) rather than trusted blindly.
-                    let upstream = match upstreams.get(&backend.cluster) {
-                        Some(u) => u.clone(),
-                        None => upstreams
-                            .entry(backend.cluster.clone())
+                Arc::new(RouteTable::build(&snapshot, |declared| {
+                    Arc::new(RouteTarget::compile(declared, |cluster| {
+                        // The translation always defines the clusters it references; an
+                        // unknown one is served as an empty cluster (503) rather than trusted
+                        // blindly.
+                        upstreams
+                            .entry(cluster.clone())
                             .or_insert_with(|| {
                                 Arc::new(Upstream::new(
-                                    backend.cluster.clone(),
+                                    cluster.clone(),
                                     &[],
                                     &Default::default(),
                                     None,
@@ -136,9 +136,8 @@ impl Generation {
                                     *checks.defaults(),
                                 ))
                             })
-                            .clone(),
-                    };
-                    Arc::new(RouteTarget::new(upstream, backend.clone()))
+                            .clone()
+                    }))
                 }))
             }
         };
@@ -198,19 +197,27 @@ mod tests {
         }
     }
 
+    /// The upstream the live table routes `host` and `path` to (a GET without headers).
+    fn routed(live: &LiveConfig, host: &str, path: &str) -> Arc<Upstream> {
+        let headers = http::HeaderMap::new();
+        let request = pingress_routing::RequestParts {
+            method: &http::Method::GET,
+            headers: &headers,
+            query: None,
+        };
+        let generation = live.load();
+        let found = generation
+            .routes
+            .find(&pingress_routing::Host::new(host), path, &request)
+            .expect("a route");
+        found.target.backend(0).expect("a backend").upstream.clone()
+    }
+
     #[test]
     fn unchanged_upstreams_survive_a_swap_and_changed_ones_are_rebuilt() {
         let live = LiveConfig::new(defaults()).unwrap();
         assert_eq!(live.load().number, 0);
-        let upstream = |live: &LiveConfig| {
-            live.load()
-                .routes
-                .find("any", "/")
-                .unwrap()
-                .target
-                .upstream
-                .clone()
-        };
+        let upstream = |live: &LiveConfig| routed(live, "any", "/");
         live.apply(Arc::new(snapshot(1, &["127.0.0.1:1"])));
         let first = upstream(&live);
 
@@ -232,15 +239,7 @@ mod tests {
     #[test]
     fn the_route_table_is_kept_while_routes_and_upstreams_are_unchanged() {
         let live = LiveConfig::new(defaults()).unwrap();
-        let upstream = |live: &LiveConfig, host: &str| {
-            live.load()
-                .routes
-                .find(host, "/x")
-                .unwrap()
-                .target
-                .upstream
-                .clone()
-        };
+        let upstream = |live: &LiveConfig, host: &str| routed(live, host, "/x");
         // Two clusters: `web` on every host, `api` on api.test.
         let two = |generation: u64, web: &str, api: &str| {
             let mut s = snapshot(generation, &[web]);
@@ -289,15 +288,7 @@ mod tests {
     #[test]
     fn endpoint_state_outlives_generations() {
         let live = LiveConfig::new(defaults()).unwrap();
-        let upstream = |live: &LiveConfig| {
-            live.load()
-                .routes
-                .find("x", "/")
-                .unwrap()
-                .target
-                .upstream
-                .clone()
-        };
+        let upstream = |live: &LiveConfig| routed(live, "x", "/");
         let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
         live.apply(Arc::new(snapshot(1, &["127.0.0.1:1", "127.0.0.1:2"])));
         let first = upstream(&live);

@@ -14,12 +14,14 @@
 
 mod applier;
 mod certs;
+mod choice;
 mod generation;
 mod live;
 mod route;
 
 pub use applier::ConfigApplier;
 pub use certs::{CertStore, CertifiedKey};
+pub use choice::WeightedChoice;
 pub use generation::Generation;
 pub use live::{release, return_freed_memory, LiveConfig};
-pub use route::{RouteInfo, RouteTarget};
+pub use route::{Action, Forward, RouteBackend, RouteInfo, RouteTarget};

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pingora::proxy::Session;
-use pingress_model::RoutePolicy;
 
 use super::Timeouts;
-use crate::config::RouteTarget;
+use crate::config::{RouteInfo, RouteTarget};
 use crate::headers::ClientAddr;
 use crate::limits::{self, Connections};
 use crate::metrics::Metrics;
-use crate::upstream::InFlight as EndpointInFlight;
+use crate::upstream::{InFlight as EndpointInFlight, Upstream};
 
 /// What an HTTP/1.x connection carries from request to request (keep-alive): the client's
 /// address, formatted once, and `pingress_downstream_http1_connections` kept up until the
@@ -47,6 +46,8 @@ pub struct RequestCtx {
     pub(super) request_id: String,
     /// The matched route; `None` for requests the gateway answered itself before routing.
     pub(super) route: Option<Arc<RouteTarget>>,
+    /// The route's backend chosen for this request; `None` when the route answers itself.
+    pub(super) backend: Option<usize>,
     /// The endpoint chosen for the last attempt.
     pub(super) endpoint: Option<SocketAddr>,
     /// Every endpoint tried so far, not to be chosen again for this request.
@@ -81,6 +82,7 @@ impl RequestCtx {
             tls: false,
             request_id: String::new(),
             route: None,
+            backend: None,
             endpoint: None,
             tried: Vec::new(),
             client: None,
@@ -140,21 +142,29 @@ impl RequestCtx {
         }
     }
 
-    /// Sends the request to `target` with its policy: its timeouts over the flags', its
-    /// retries, and `body_limit` (`0`: none).
-    pub(super) fn route_to(
-        &mut self,
-        target: Arc<RouteTarget>,
-        policy: &RoutePolicy,
-        body_limit: u64,
-    ) {
+    /// Sends the request to backend `backend` of `target`, under the route's policy: its
+    /// timeouts over the flags', its retries, and `body_limit` (`0`: none).
+    pub(super) fn route_to(&mut self, target: Arc<RouteTarget>, backend: usize, body_limit: u64) {
+        let policy = &target.policy;
         self.body_limit = body_limit;
-        self.route = Some(target);
         let t = &mut self.timeouts;
         t.connect = policy.connect_timeout.unwrap_or(t.connect);
         t.read = policy.read_timeout.unwrap_or(t.read);
         t.send = policy.send_timeout.unwrap_or(t.send);
         self.retries = policy.retries;
+        self.route = Some(target);
+        self.backend = Some(backend);
+    }
+
+    /// The upstream of the chosen backend.
+    pub(super) fn upstream(&self) -> Option<&Arc<Upstream>> {
+        let route = self.route.as_ref()?;
+        Some(&route.backend(self.backend?)?.upstream)
+    }
+
+    /// The route's metrics and log labels, once resolved.
+    pub(super) fn route_info(&self) -> Option<&RouteInfo> {
+        self.route.as_ref()?.resolved(self.backend)
     }
 
     /// Counts a chunk of request body; true once the body is over the route's limit.
@@ -166,9 +176,9 @@ impl RequestCtx {
     /// Records how the last attempt went on its endpoint (a failure counts towards ejection,
     /// which is counted and logged).
     pub(super) fn record_attempt(&self, success: bool, metrics: &Metrics) {
-        if let (Some(route), Some(endpoint)) = (&self.route, self.endpoint) {
-            if route.upstream.record(endpoint, success) {
-                metrics.observe_ejection(&route.backend, endpoint);
+        if let (Some(upstream), Some(endpoint)) = (self.upstream(), self.endpoint) {
+            if upstream.record(endpoint, success) {
+                metrics.observe_ejection(&upstream.id, endpoint);
             }
         }
     }

@@ -1,30 +1,34 @@
-//! The route decision: which route serves a request, or which answer the gateway gives
-//! itself — `421` when the TLS server name and the Host need different certificates, a
-//! redirect to HTTPS when plain HTTP reaches a TLS host, `404` when nothing matches.
+//! The route decision: which route serves a request and which of its backends, or which
+//! answer the gateway gives itself — `421` when the TLS server name and the Host need
+//! different certificates, a redirect to HTTPS when plain HTTP reaches a TLS host, `404` when
+//! nothing matches.
 
 use std::sync::Arc;
 
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
-use pingress_model::RoutePolicy;
-use pingress_routing::normalize_host;
+use pingress_routing::{Host, RequestParts};
 
-use crate::config::{Generation, RouteTarget};
+use crate::config::{Action, Generation, RouteTarget};
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::tls::Sni;
 
 /// What the gateway does with a request.
 pub(super) enum Decision {
-    Proxy(Arc<RouteTarget>, RoutePolicy),
-    /// Answer this status without proxying.
+    /// Proxy it to this backend of the route.
+    Proxy(Arc<RouteTarget>, usize),
+    /// The route answers it itself: a redirect, a direct response, or `500` for a forwarding
+    /// route without a backend to offer (every weight 0).
+    Answer(Arc<RouteTarget>),
+    /// Answer this status without a route.
     Respond(u16),
     /// `308` to this `https://` URL.
-    Redirect(String),
+    HttpsRedirect(String),
 }
 
 /// Routes a request that arrived over TLS (`tls`) or not; `https_port` is where HTTPS
-/// redirects point.
+/// redirects point. The route's metrics are resolved here, on its first request.
 pub(super) fn decide(
     generation: &Generation,
     session: &Session,
@@ -33,25 +37,37 @@ pub(super) fn decide(
     metrics: &Metrics,
 ) -> Decision {
     let req = session.req_header();
-    let host = normalize_host(headers::request_host(req));
+    let host = Host::new(headers::request_host(req));
     if let Some(sni) = sni_of(session) {
         let certs = &generation.tls;
-        if *sni != *host && !Arc::ptr_eq(certs.select(Some(sni)), certs.select(Some(&host))) {
+        if sni != host.as_str() && !Arc::ptr_eq(certs.select(Some(sni)), certs.select(Some(&host)))
+        {
             return Decision::Respond(421);
         }
     }
-    let found = generation.routes.find(&host, req.uri.path());
+    let request = RequestParts {
+        method: &req.method,
+        headers: &req.headers,
+        query: req.uri.query(),
+    };
+    let found = generation.routes.find(&host, req.uri.path(), &request);
     let redirect =
         !tls && generation.tls.is_tls_host(&host) && found.is_none_or(|route| route.ssl_redirect);
     if redirect {
-        return Decision::Redirect(https_url(&host, https_port, req));
+        return Decision::HttpsRedirect(https_url(&host, https_port, req));
     }
-    match found {
-        Some(route) => {
-            route.target.resolve(&route, metrics);
-            Decision::Proxy(route.target.clone(), route.policy.clone())
-        }
-        None => Decision::Respond(404),
+    let Some(found) = found else {
+        return Decision::Respond(404);
+    };
+    let target = found.target;
+    let backend = match &target.action {
+        Action::Forward(forward) => forward.choose(&request),
+        Action::Redirect { .. } | Action::Respond { .. } => None,
+    };
+    target.resolve(backend, found.host, found.path, metrics);
+    match backend {
+        Some(backend) => Decision::Proxy(target.clone(), backend),
+        None => Decision::Answer(target.clone()),
     }
 }
 

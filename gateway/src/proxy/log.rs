@@ -24,14 +24,14 @@ pub(super) fn finish(session: &Session, ctx: &RequestCtx, metrics: &Metrics, log
         response_bytes: session.body_bytes_sent(),
         retries: ctx.attempts.saturating_sub(1),
     };
-    let info = ctx.route.as_ref().and_then(|r| r.resolved());
+    let info = ctx.route_info();
     info.map_or(metrics.unmatched(), |i| &i.counters)
         .observe(&outcome);
 
     if !log.enabled() {
         return;
     }
-    let service = ctx.route.as_ref().map(|r| r.backend.cluster.as_str());
+    let service = ctx.upstream().map(|u| u.id.as_str());
     log.log(&Entry {
         time: SystemTime::now(),
         request_id: &ctx.request_id,

@@ -44,7 +44,7 @@ use pingora::{Error, ErrorType, Result};
 pub use context::RequestCtx;
 
 use crate::access_log::AccessLog;
-use crate::config::LiveConfig;
+use crate::config::{Action, LiveConfig};
 use crate::headers;
 use crate::limits::{Connections, Limits, ProtectionMetrics, Reason};
 use crate::metrics::Metrics;
@@ -127,18 +127,34 @@ impl ProxyHttp for IngressProxy {
             self.https_port,
             &self.metrics,
         ) {
-            Decision::Proxy(target, policy) => {
-                let limit = policy.max_body_size.unwrap_or(self.limits.max_body_size);
+            Decision::Proxy(target, backend) => {
+                let limit = target
+                    .policy
+                    .max_body_size
+                    .unwrap_or(self.limits.max_body_size);
                 let over = admit::declares_body_over(session.req_header(), limit);
-                ctx.route_to(target, &policy, limit);
+                ctx.route_to(target, backend, limit);
                 if over {
                     respond::reject(session, Reason::BodyTooLarge, &self.protection).await?;
                     return Ok(true);
                 }
                 Ok(false)
             }
+            Decision::Answer(target) => {
+                let answered = match &target.action {
+                    Action::Redirect { code, location } => {
+                        respond::redirect(session, *code, location).await
+                    }
+                    Action::Respond { status, body } => {
+                        respond::status_with(session, *status, body.as_ref()).await
+                    }
+                    Action::Forward(_) => respond::status(session, 500).await,
+                };
+                ctx.route = Some(target);
+                answered.map(|()| true)
+            }
             Decision::Respond(code) => respond::status(session, code).await.map(|()| true),
-            Decision::Redirect(location) => respond::redirect(session, 308, &location)
+            Decision::HttpsRedirect(location) => respond::redirect(session, 308, location)
                 .await
                 .map(|()| true),
         }
@@ -160,8 +176,7 @@ impl ProxyHttp for IngressProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.record_attempt(false, &self.metrics);
-        let retry = ctx.route.as_ref().is_some_and(|r| {
-            let upstream = &r.upstream;
+        let retry = ctx.upstream().is_some_and(|upstream| {
             retry::after_connect_failure(ctx.attempts, upstream.endpoints().len(), || {
                 upstream.allow_retry()
             })
@@ -182,7 +197,7 @@ impl ProxyHttp for IngressProxy {
         let mut e = e.more_context(format!("Peer: {peer}"));
         let replayable = session.req_header().method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated();
-        let upstream = ctx.route.as_ref().map(|r| &r.upstream);
+        let upstream = ctx.upstream();
         let decision = retry::after_error(
             replayable,
             upstream.is_some(),
@@ -207,9 +222,9 @@ impl ProxyHttp for IngressProxy {
         _digest: Option<&Digest>,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let (Some(route), Some(chosen)) = (&ctx.route, ctx.peer_chosen) {
+        if let (Some(upstream), Some(chosen)) = (ctx.upstream(), ctx.peer_chosen) {
             self.metrics
-                .observe_upstream_connection(reused, &route.backend, chosen.elapsed());
+                .observe_upstream_connection(reused, &upstream.id, chosen.elapsed());
         }
         Ok(())
     }
@@ -248,7 +263,11 @@ impl ProxyHttp for IngressProxy {
         if !self.limits.allow_underscores_in_headers {
             headers::drop_underscored(upstream_request);
         }
-        upstream_request.insert_header(headers::REQUEST_ID, &ctx.request_id)
+        upstream_request.insert_header(headers::REQUEST_ID, &ctx.request_id)?;
+        match &ctx.route {
+            Some(route) => route.filters.upstream_request(upstream_request),
+            None => Ok(()),
+        }
     }
 
     async fn upstream_response_filter(
@@ -263,7 +282,10 @@ impl ProxyHttp for IngressProxy {
         if let (true, Some(hsts)) = (ctx.tls, &self.hsts) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
         }
-        Ok(())
+        match &ctx.route {
+            Some(route) => route.filters.response(upstream_response),
+            None => Ok(()),
+        }
     }
 
     async fn fail_to_proxy(
@@ -278,8 +300,8 @@ impl ProxyHttp for IngressProxy {
                 tracing::debug!("could not send the {code} error response: {write_error}");
             }
         }
-        if let (Some(route), Some(endpoint)) = (&ctx.route, ctx.endpoint) {
-            tracing::warn!(cluster = %route.upstream.id, %endpoint, status = code, request_id = %ctx.request_id, "proxying failed: {e}");
+        if let (Some(upstream), Some(endpoint)) = (ctx.upstream(), ctx.endpoint) {
+            tracing::warn!(cluster = %upstream.id, %endpoint, status = code, request_id = %ctx.request_id, "proxying failed: {e}");
         }
         FailToProxy {
             error_code: code.unwrap_or(0),

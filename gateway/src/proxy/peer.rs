@@ -1,6 +1,6 @@
-//! Choosing the peer of an attempt: the next endpoint of the routed upstream by its policy
-//! (`upstream::Upstream::select`), skipping those this request already tried, as a Pingora
-//! `HttpPeer` with the route's timeouts.
+//! Choosing the peer of an attempt: the next endpoint of the chosen backend's upstream by its
+//! policy (`upstream::Upstream::select`), skipping those this request already tried, as a
+//! Pingora `HttpPeer` with the route's timeouts.
 
 use std::time::Instant;
 
@@ -14,10 +14,9 @@ use crate::upstream::RequestKey;
 /// The peer for the request's next attempt: `503` when the upstream has no endpoint at all,
 /// `502` when every endpoint already failed this request.
 pub(super) fn next(session: &Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-    let Some(route) = ctx.route.as_ref() else {
+    let Some(upstream) = ctx.upstream() else {
         return Error::e_explain(ErrorType::InternalError, "upstream_peer before routing");
     };
-    let upstream = &route.upstream;
     if ctx.attempts == 0 {
         upstream.earn_retry();
     }

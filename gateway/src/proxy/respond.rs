@@ -16,8 +16,24 @@ pub(super) async fn status(session: &mut Session, code: u16) -> Result<()> {
         .await
 }
 
+/// Answers `code` with `body`, or the gateway's short text for it.
+pub(super) async fn status_with(
+    session: &mut Session,
+    code: u16,
+    body: Option<&Bytes>,
+) -> Result<()> {
+    match body {
+        Some(body) => session.respond_error_with_body(code, body.clone()).await,
+        None => status(session, code).await,
+    }
+}
+
 /// Answers `code` (a redirect status) to `location`, without a body.
-pub(super) async fn redirect(session: &mut Session, code: u16, location: &str) -> Result<()> {
+pub(super) async fn redirect(
+    session: &mut Session,
+    code: u16,
+    location: impl TryInto<http::HeaderValue>,
+) -> Result<()> {
     let mut response = ResponseHeader::build(code, Some(2))?;
     response.insert_header(http::header::LOCATION, location)?;
     response.insert_header(http::header::CONTENT_LENGTH, "0")?;
