@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ObjectRef;
+use crate::object::ObjectRef;
 
 /// Names a cluster: the Service and the port the Ingress asked for, as the user wrote it
 /// (`default/web:80` or `default/web:http`). Parsed once: its parts are slices of the text,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ClusterId, ObjectRef};
+use crate::cluster::ClusterId;
+use crate::object::ObjectRef;
 
 /// Which request hosts a virtual host serves. Names are lower-case and carry no port.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

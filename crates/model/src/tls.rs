@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{HostMatch, ObjectRef};
+use crate::object::ObjectRef;
+use crate::route::HostMatch;
 
 /// The HTTPS side of the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

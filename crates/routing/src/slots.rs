@@ -27,6 +27,7 @@ pub(crate) fn hash_bytes(state: &foldhash::fast::RandomState, bytes: &[u8]) -> u
 /// Hints the CPU to load the cache line at `ptr`: the probes of one lookup are independent, so
 /// their cache misses can overlap instead of following one another.
 #[inline(always)]
+#[allow(unsafe_code)]
 pub(crate) fn prefetch<S>(ptr: *const S) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; it never faults, even on an invalid address, and SSE

@@ -15,7 +15,7 @@ use k8s_openapi::Resource;
 use pingress_model::{Cluster, ClusterId, Endpoint, ObjectRef};
 
 use crate::diagnostic::{Diagnostics, Invalid};
-use crate::object_ref;
+use crate::object::object_ref;
 
 /// The label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
-use crate::Options;
-
 /// The legacy annotation that names an Ingress's class; it takes precedence over the field.
 const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// Marks an IngressClass as the one for Ingresses that name none.
@@ -23,10 +21,11 @@ pub(crate) struct ClassFilter<'a> {
 }
 
 impl<'a> ClassFilter<'a> {
-    pub fn new(classes: &'a [IngressClass], options: &'a Options) -> Self {
+    /// `ingress_class` is the class name we answer to, `controller_name` the
+    /// `spec.controller` of our IngressClasses.
+    pub fn new(classes: &'a [IngressClass], ingress_class: &'a str, controller_name: &str) -> Self {
         let is_ours = |class: &IngressClass| {
-            class.spec.as_ref().and_then(|s| s.controller.as_deref())
-                == Some(options.controller_name.as_str())
+            class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(controller_name)
         };
         let is_default = |class: &IngressClass| {
             class
@@ -37,7 +36,7 @@ impl<'a> ClassFilter<'a> {
                 .is_some_and(|v| v == "true")
         };
         ClassFilter {
-            ingress_class: &options.ingress_class,
+            ingress_class,
             classes: classes
                 .iter()
                 .filter_map(|c| Some((c.metadata.name.as_deref()?, is_ours(c))))

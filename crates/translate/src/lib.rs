@@ -24,6 +24,7 @@ mod backend;
 mod class;
 mod diagnostic;
 mod host;
+mod object;
 mod path;
 mod table;
 mod tls;
@@ -35,13 +36,13 @@ use std::time::SystemTime;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::Resource;
 use pingress_model::{Backend, Cluster, ObjectRef, Route, Snapshot, VirtualHost};
 
 use crate::backend::Resolver;
 use crate::class::ClassFilter;
 use crate::diagnostic::Diagnostics;
+pub use crate::object::object_ref;
 use crate::table::{Claim, RouteTable};
 use crate::tls::TlsTable;
 
@@ -109,7 +110,11 @@ pub struct Translation {
 /// Translates the observed objects into a [`Snapshot`] and [`Diagnostic`]s.
 pub fn translate(objects: &Objects, options: &Options) -> Translation {
     let mut diagnostics = Diagnostics::default();
-    let classes = ClassFilter::new(&objects.ingress_classes, options);
+    let classes = ClassFilter::new(
+        &objects.ingress_classes,
+        &options.ingress_class,
+        &options.controller_name,
+    );
     let mut ours: Vec<&Ingress> = objects
         .ingresses
         .iter()
@@ -206,12 +211,4 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
         diagnostics: diagnostics.into_sorted(),
         ingresses,
     }
-}
-
-/// The object's namespace/name; no namespace means `default`, as `kubectl apply` does.
-pub fn object_ref(meta: &ObjectMeta) -> ObjectRef {
-    ObjectRef::new(
-        meta.namespace.as_deref().unwrap_or("default"),
-        meta.name.as_deref().unwrap_or_default(),
-    )
 }

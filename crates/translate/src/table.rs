@@ -11,7 +11,8 @@ use pingress_model::{ClusterId, ClusterPolicy, HostMatch, ObjectRef, PathMatch};
 use crate::annotations::IngressAnnotations;
 use crate::backend::ServiceRef;
 use crate::diagnostic::Diagnostics;
-use crate::{host, object_ref, path};
+use crate::object::object_ref;
+use crate::{host, path};
 
 /// A backend an Ingress asked for, and where it asked.
 #[derive(Debug)]

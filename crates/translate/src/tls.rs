@@ -21,7 +21,8 @@ use openssl::x509::X509;
 use pingress_model::{Certificate, HostMatch, ObjectRef, Tls, TlsHost};
 
 use crate::diagnostic::Diagnostics;
-use crate::{host, object_ref};
+use crate::host;
+use crate::object::object_ref;
 
 /// The Secret type that carries a certificate and its key.
 pub(crate) const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";

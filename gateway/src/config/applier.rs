@@ -23,6 +23,7 @@ pub struct ConfigApplier {
 
 /// The CPU time this thread has used: with `elapsed_us`, it tells a slow compile from one that
 /// waited for a busy CPU (the applier shares the cores with the proxy threads).
+#[allow(unsafe_code)]
 fn thread_cpu_time() -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,

@@ -78,6 +78,7 @@ pub fn release(retired: &mut Vec<Arc<Generation>>) -> bool {
 /// and only when the thread allocates again, so it is asked to now (`mi_collect`); glibc's
 /// `malloc_trim` returns the free pages of its arenas (the tests' allocator). Each is a cheap
 /// no-op when the other allocator is in use.
+#[allow(unsafe_code)]
 pub fn return_freed_memory() {
     // SAFETY: mi_collect has no preconditions; it walks only mimalloc's own heap.
     unsafe {
