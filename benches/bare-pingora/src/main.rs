@@ -1,6 +1,6 @@
 //! `bare-pingora`: the reference the load harness (`benches/run`) compares Pingress with.
 //!
-//! One `ProxyHttp` that sends every request to one peer, built the way `gateway/src/lib.rs`
+//! One `ProxyHttp` that sends every request to one peer, built the way `gateway/src/server.rs`
 //! builds its Server (`Server::new_with_opt_and_conf(None, ServerConf { threads, .. })`) and
 //! with the same upstream peer options as Pingress's defaults. No routing, no header rewriting,
 //! no metrics: the difference between this and Pingress is the cost of what Pingress adds.

@@ -84,10 +84,7 @@ fn check(yaml: &str, expected: &[&str]) {
 fn refs(names: &[&str]) -> Vec<ObjectRef> {
     names
         .iter()
-        .map(|n| {
-            let (ns, name) = n.split_once('/').expect("namespace/name");
-            ObjectRef::new(ns, name)
-        })
+        .map(|n| n.parse().expect("namespace/name"))
         .collect()
 }
 
