@@ -78,29 +78,24 @@ pub trait Headers {
     fn append(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()>;
 }
 
-impl Headers for RequestHeader {
-    fn remove(&mut self, name: &HeaderName) {
-        self.remove_header(name);
-    }
-    fn insert(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
-        self.insert_header(name, value)
-    }
-    fn append(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
-        self.append_header(name, value).map(|_| ())
-    }
+/// Pingora's two header types, which have the same methods.
+macro_rules! headers_of_pingora {
+    ($($header:ty),*) => {$(
+        impl Headers for $header {
+            fn remove(&mut self, name: &HeaderName) {
+                self.remove_header(name);
+            }
+            fn insert(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
+                self.insert_header(name, value)
+            }
+            fn append(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
+                self.append_header(name, value).map(|_| ())
+            }
+        }
+    )*};
 }
 
-impl Headers for ResponseHeader {
-    fn remove(&mut self, name: &HeaderName) {
-        self.remove_header(name);
-    }
-    fn insert(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
-        self.insert_header(name, value)
-    }
-    fn append(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
-        self.append_header(name, value).map(|_| ())
-    }
-}
+headers_of_pingora!(RequestHeader, ResponseHeader);
 
 #[cfg(test)]
 mod tests {
