@@ -462,7 +462,7 @@ mod tests {
         let metrics = Metrics::new(Registry::new());
         let route = metrics.route_counters(
             &ObjectRef::new("shop", "front"),
-            Some(&ClusterId::new(&ObjectRef::new("shop", "web"), "http")),
+            Some(&ClusterId::new(&ObjectRef::new("shop", "web"), "http").unwrap()),
             Some(&HostMatch::Wildcard("example.com".into())),
             Some(&PathMatch::prefix("/")),
         );

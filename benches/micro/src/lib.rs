@@ -159,7 +159,7 @@ impl RegexCase {
 /// The Snapshot of a [`RegexCase`] with `regexes` patterns, and [`KEYS`] requests. Built
 /// directly, not through `translate`, which has no regex paths yet.
 pub fn regex_table(case: RegexCase, regexes: usize) -> (Snapshot, Vec<(String, String)>) {
-    let cluster = ClusterId::new(&ObjectRef::new("bench", "web"), 80);
+    let cluster = ClusterId::new(&ObjectRef::new("bench", "web"), 80).unwrap();
     let origin = ObjectRef::new("bench", "regexes");
     let mut routes: Vec<Route> = (0..regexes)
         .map(|i| {

@@ -23,11 +23,11 @@ pub struct ClusterId {
 }
 
 impl ClusterId {
-    /// The cluster of `service`'s port `port` (a number or a port name).
-    pub fn new(service: &ObjectRef, port: impl fmt::Display) -> Self {
-        format!("{service}:{port}")
-            .parse()
-            .expect("an object reference and a port make a cluster id")
+    /// The cluster of `service`'s port `port` (a number or a port name). Fails when a part
+    /// is empty or holds a `/` or `:`, which would make the id ambiguous (Kubernetes names
+    /// never do).
+    pub fn new(service: &ObjectRef, port: impl fmt::Display) -> Result<Self, ParseClusterIdError> {
+        format!("{service}:{port}").parse()
     }
 
     /// The whole id, e.g. `default/web:80`.
@@ -66,7 +66,8 @@ impl FromStr for ClusterId {
             .rfind(':')
             .filter(|&c| c > slash + 1)
             .ok_or_else(invalid)?;
-        if slash == 0 || colon + 1 == s.len() || s[slash + 1..].contains('/') {
+        let one_of_each = s.matches('/').count() == 1 && s.matches(':').count() == 1;
+        if slash == 0 || colon + 1 == s.len() || !one_of_each {
             return Err(invalid());
         }
         Ok(ClusterId {

@@ -13,7 +13,7 @@ fn prefix_is_normalised_without_trailing_slash() {
 
 #[test]
 fn cluster_ids_name_service_and_port() {
-    let id = ClusterId::new(&ObjectRef::new("shop", "web"), "http");
+    let id = ClusterId::new(&ObjectRef::new("shop", "web"), "http").unwrap();
     assert_eq!(id.as_str(), "shop/web:http");
     assert_eq!((id.service(), id.port()), ("web", "http"));
     assert_eq!(id.namespace(), "shop");
@@ -28,8 +28,8 @@ fn cluster_ids_parse_once_and_order_as_their_text() {
     let rows: [(&str, Option<Parts>); 8] = [
         ("default/web:80", Some(("default", "web", "80"))),
         ("default/web:http", Some(("default", "web", "http"))),
-        // A colon in the port part is impossible in Kubernetes; the last one splits.
-        ("a/b:c:1", Some(("a", "b:c", "1"))),
+        // Kubernetes names hold neither `/` nor `:`: a second one is refused, not guessed at.
+        ("a/b:c:1", None),
         ("default/web", None),
         ("/web:80", None),
         ("default/:80", None),
@@ -71,7 +71,8 @@ fn object_refs_parse_namespace_slash_name_only() {
 #[test]
 fn snapshot_round_trips_through_json() {
     let mut clusters = BTreeMap::new();
-    let id = ClusterId::new(&ObjectRef::new("default", "web"), 80);
+    let id = ClusterId::new(&ObjectRef::new("default", "web"), 80).unwrap();
+    assert!(ClusterId::new(&ObjectRef::new("default", "web"), "a/b:c").is_err());
     clusters.insert(
         id.clone(),
         Cluster {

@@ -17,7 +17,7 @@ use crate::*;
 type Rule<'a> = (&'a str, &'a str);
 
 fn cluster() -> ClusterId {
-    ClusterId::new(&ObjectRef::new("default", "web"), 80)
+    ClusterId::new(&ObjectRef::new("default", "web"), 80).unwrap()
 }
 
 /// The label is the name of the declaring object (it may contain `/`, which a cluster id may

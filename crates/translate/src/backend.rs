@@ -15,6 +15,7 @@ use k8s_openapi::Resource;
 use pingress_model::{Cluster, ClusterId, Endpoint, ObjectRef};
 
 use crate::diagnostic::{Diagnostics, Invalid};
+use crate::names;
 use crate::object::object_ref;
 
 /// The label that ties an EndpointSlice to its Service.
@@ -68,6 +69,7 @@ impl ServiceRef {
         if service.name.is_empty() {
             return Err(Invalid::new(".service.name", "required"));
         }
+        names::check_label(&service.name).map_err(|e| Invalid::new(".service.name", e))?;
         let port = service.port.as_ref();
         let number = port.and_then(|p| p.number);
         let name = port
@@ -95,7 +97,10 @@ impl ServiceRef {
                     ))
                 }
             },
-            (None, Some(name)) => PortRef::Name(name.to_string()),
+            (None, Some(name)) => {
+                names::check_port_name(name).map_err(|e| Invalid::new(".service.port.name", e))?;
+                PortRef::Name(name.to_string())
+            }
         };
         Ok(ServiceRef {
             service: ObjectRef::new(namespace, &service.name),
@@ -106,6 +111,7 @@ impl ServiceRef {
     /// `namespace/service:port`, the port as the Ingress wrote it.
     pub fn cluster_id(&self) -> ClusterId {
         ClusterId::new(&self.service, &self.port)
+            .expect("parse validated the namespace, the Service name and the port")
     }
 }
 

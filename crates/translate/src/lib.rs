@@ -24,6 +24,7 @@ mod backend;
 mod class;
 mod diagnostic;
 mod host;
+mod names;
 mod object;
 mod path;
 mod table;
@@ -119,6 +120,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
         .ingresses
         .iter()
         .filter(|i| classes.is_ours(i))
+        .filter(|i| valid_names(i, &mut diagnostics))
         .collect();
     // Precedence: oldest first; no timestamp counts as newest; ties by namespace, then name.
     ours.sort_by_cached_key(|i| {
@@ -211,4 +213,28 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
         diagnostics: diagnostics.into_sorted(),
         ingresses,
     }
+}
+
+/// Whether an Ingress's namespace and name are what the API server accepts; a manifest file
+/// can hold anything, and the Snapshot's object and cluster ids must stay unambiguous. An
+/// Ingress that is not is reported and left out.
+fn valid_names(ingress: &Ingress, diagnostics: &mut Diagnostics) -> bool {
+    let id = object_ref(&ingress.metadata);
+    let checks = [
+        ("metadata.namespace", names::check_label(&id.namespace)),
+        ("metadata.name", names::check_subdomain(&id.name)),
+    ];
+    let mut valid = true;
+    for (field, check) in checks {
+        if let Err(e) = check {
+            diagnostics.error(
+                Ingress::KIND,
+                &id,
+                field,
+                format!("{e}; the Ingress is ignored"),
+            );
+            valid = false;
+        }
+    }
+    valid
 }

@@ -22,6 +22,7 @@ use pingress_model::{Certificate, HostMatch, ObjectRef, Tls, TlsHost};
 
 use crate::diagnostic::Diagnostics;
 use crate::host;
+use crate::names;
 use crate::object::object_ref;
 
 /// The Secret type that carries a certificate and its key.
@@ -59,6 +60,16 @@ impl TlsTable {
                         &id,
                         format!("{field}.secretName"),
                         format!("{name:?}: a Secret in another namespace is not usable; its hosts get the default certificate"),
+                    );
+                    None
+                }
+                Some(name) if names::check_subdomain(name).is_err() => {
+                    let e = names::check_subdomain(name).unwrap_err();
+                    diagnostics.error(
+                        Ingress::KIND,
+                        &id,
+                        format!("{field}.secretName"),
+                        format!("{e}; its hosts get the default certificate"),
                     );
                     None
                 }

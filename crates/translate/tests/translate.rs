@@ -552,6 +552,41 @@ spec:
     );
 }
 
+/// Names the API server would refuse, from a manifest file: they would make the Snapshot's
+/// `namespace/service:port` ids ambiguous (found by fuzz/manifests).
+#[test]
+fn names_the_api_server_refuses_are_reported_not_trusted() {
+    check(
+        r#"
+kind: Ingress
+metadata: {name: names}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: /port, pathType: Prefix, backend: {service: {name: web, port: {name: "default/green:8http"}}}}
+      - {path: /service, pathType: Prefix, backend: {service: {name: "a/b", port: {number: 80}}}}
+      - {path: /ok, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+---
+kind: Ingress
+metadata: {name: "bad/name", namespace: "a:b"}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: /other, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#,
+        &[
+            "* Prefix /ok -> default/web:http (default/names)",
+            "cluster default/web:http = [10.0.0.1:8080]",
+            "error: Ingress a:b/bad/name: metadata.name: invalid name \"bad/name\": expected a DNS subdomain (lower-case letters, digits, '-' and '.', at most 253 characters); the Ingress is ignored",
+            "error: Ingress a:b/bad/name: metadata.namespace: invalid name \"a:b\": expected at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit; the Ingress is ignored",
+            "error: Ingress default/names: spec.rules[0].http.paths[0].backend.service.port.name: invalid port name \"default/green:8http\": expected at most 15 lower-case letters, digits and '-', with a letter",
+            "error: Ingress default/names: spec.rules[0].http.paths[1].backend.service.name: invalid name \"a/b\": expected at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+        ],
+    );
+}
+
 // --- Hosts and paths -------------------------------------------------------------------------
 
 #[test]

@@ -243,7 +243,7 @@ mod tests {
     use pingress_model::{Alternative as ModelAlternative, BackendSet, Condition, StringMatch};
 
     fn cluster(name: &str) -> ClusterId {
-        ClusterId::new(&ObjectRef::new("default", name), 80)
+        ClusterId::new(&ObjectRef::new("default", name), 80).unwrap()
     }
 
     fn upstream(id: &ClusterId) -> Arc<Upstream> {
