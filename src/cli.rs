@@ -165,13 +165,32 @@ pub struct SourceArgs {
 
     /// Serve Ingresses whose spec.ingressClassName (or legacy kubernetes.io/ingress.class
     /// annotation) is this name, besides those naming an IngressClass whose spec.controller is
-    /// --controller-name.
+    /// --controller-class. To take over from ingress-nginx: `nginx`.
     #[arg(long, value_name = "NAME", default_value = "pingress")]
     ingress_class: String,
 
-    /// The spec.controller value that marks an IngressClass as ours.
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
-    controller_name: String,
+    /// The spec.controller value that marks an IngressClass as ours. To take over from
+    /// ingress-nginx: `k8s.io/ingress-nginx`.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME, visible_alias = "controller-name")]
+    controller_class: String,
+
+    /// Also serve Ingresses that name no class at all (neither spec.ingressClassName nor the
+    /// kubernetes.io/ingress.class annotation), as ingress-nginx's flag of the same name does.
+    /// Without it they are served only when an IngressClass of ours is the default class.
+    #[arg(long)]
+    watch_ingress_without_class: bool,
+
+    /// The prefix of the ingress-nginx annotations Pingress reads beside its own pingress.io/
+    /// ones (ingress-nginx's flag of the same name).
+    #[arg(long, value_name = "PREFIX", default_value = pingress_translate::NGINX_PREFIX)]
+    annotations_prefix: String,
+
+    /// The ingress-nginx ConfigMap (NAMESPACE/NAME) of global settings: ssl-redirect, hsts,
+    /// proxy-body-size, proxy-*-timeout, use-forwarded-headers, ... (docs/configuration.md
+    /// lists the keys Pingress reads; every other key is reported). Watched and applied on
+    /// change; in --manifests mode, read from the manifest files.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = ObjectRef::from_str)]
+    configmap: Option<ObjectRef>,
 
     /// Quiet time after a manifest file changes before the files are read again (an editor's
     /// save is often several file events).
@@ -456,7 +475,10 @@ impl SourceArgs {
     pub fn into_config(self) -> (SourceConfig, Options) {
         let options = Options {
             ingress_class: self.ingress_class,
-            controller_name: self.controller_name,
+            controller_name: self.controller_class,
+            watch_without_class: self.watch_ingress_without_class,
+            annotations_prefix: self.annotations_prefix,
+            configmap: self.configmap,
             default_certificate: self.default_certificate,
             now: None, // set by the source at each translation
         };

@@ -4,7 +4,7 @@ use pingress_translate::{Diagnostic, Severity};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Object kinds diagnostics are reported on, each with its own series.
-const KINDS: [&str; 4] = ["Ingress", "EndpointSlice", "Secret", "Service"];
+const KINDS: [&str; 5] = ["Ingress", "EndpointSlice", "Secret", "Service", "ConfigMap"];
 
 /// The controller's series, registered once and shared by the source and the publisher.
 #[derive(Clone)]
@@ -18,6 +18,7 @@ pub struct ControllerMetrics {
     /// 1 while this process holds the leader Lease.
     pub leader: IntGauge,
     diagnostics: IntGaugeVec,
+    ignored_annotations: IntGaugeVec,
 }
 
 impl ControllerMetrics {
@@ -52,6 +53,14 @@ impl ControllerMetrics {
                 &["kind", "severity"],
             )
             .expect("valid metric"),
+            ignored_annotations: IntGaugeVec::new(
+                Opts::new(
+                    "pingress_config_ignored_annotations",
+                    "Served Ingresses that set an ingress-nginx annotation Pingress does not honour, by annotation (its name after the prefix; unknown: not an ingress-nginx annotation); each is reported on its Ingress (docs/annotations.md)",
+                ),
+                &["annotation"],
+            )
+            .expect("valid metric"),
         };
         registry
             .register(Box::new(source))
@@ -64,6 +73,9 @@ impl ControllerMetrics {
             .expect("unique metric names");
         registry
             .register(Box::new(metrics.diagnostics.clone()))
+            .expect("unique metric names");
+        registry
+            .register(Box::new(metrics.ignored_annotations.clone()))
             .expect("unique metric names");
         metrics
     }
@@ -80,6 +92,21 @@ impl ControllerMetrics {
                     .with_label_values(&[kind, &severity.to_string()])
                     .set(count as i64);
             }
+        }
+    }
+
+    /// Sets `pingress_config_ignored_annotations` to the counts of the last translation (the
+    /// names are bounded: the catalog's, and `unknown`, which is always there so that the
+    /// family is too).
+    pub fn observe_ignored_annotations(&self, counts: &std::collections::BTreeMap<String, usize>) {
+        self.ignored_annotations.reset();
+        self.ignored_annotations
+            .with_label_values(&["unknown"])
+            .set(0);
+        for (name, count) in counts {
+            self.ignored_annotations
+                .with_label_values(&[name])
+                .set(*count as i64);
         }
     }
 }

@@ -53,6 +53,7 @@ impl Publisher {
         let Translation {
             mut snapshot,
             diagnostics,
+            ignored_annotations,
             ingresses,
         } = translation;
         let mut reported = BTreeSet::new();
@@ -69,6 +70,8 @@ impl Publisher {
         }
         self.reported = reported;
         self.metrics.observe_diagnostics(&diagnostics);
+        self.metrics
+            .observe_ignored_annotations(&ignored_annotations);
 
         snapshot.generation = self.generation;
         if self.generation > 0 && **self.tx.borrow() == snapshot {
@@ -109,6 +112,7 @@ mod tests {
                 ..Snapshot::default()
             },
             diagnostics: vec![],
+            ignored_annotations: Default::default(),
             ingresses: vec![],
         }
     }

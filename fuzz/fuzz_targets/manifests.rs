@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
                     Object::Service(o) => objects.services.push(*o),
                     Object::EndpointSlice(o) => objects.endpoint_slices.push(*o),
                     Object::Secret(o) => objects.secrets.push(*o),
+                    Object::ConfigMap(o) => objects.config_maps.push(*o),
                 }
             }
             translate(&objects, &Options::default());

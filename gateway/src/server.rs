@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::access_log::{AccessLog, AccessLogFormat};
 use crate::admin::{self, AdminApp};
-use crate::config::{ConfigApplier, LiveConfig};
+use crate::config::{ConfigApplier, Flags, LiveConfig};
 use crate::limits::{self, Connections, LimitedApp, Limits, ProtectionMetrics};
 use crate::metrics::Metrics;
 use crate::proxy::{IngressProxy, Timeouts};
@@ -105,7 +105,12 @@ pub fn run(
     let draining = Arc::new(Draining::default());
     server.bootstrap();
 
-    let live = Arc::new(LiveConfig::new(options.upstream)?);
+    let flags = Flags {
+        hsts: options.hsts,
+        trusted_proxies: options.trusted_proxies,
+        underscores_in_headers: options.limits.allow_underscores_in_headers,
+    };
+    let live = Arc::new(LiveConfig::new(options.upstream, flags)?);
     let protection = ProtectionMetrics::new(&registry);
     let metrics = Arc::new(Metrics::new(registry));
     let limits = options.limits;
@@ -120,9 +125,7 @@ pub fn run(
             request_ids: RequestIds::new(),
             timeouts: options.timeouts,
             https_port: options.listen_https.port(),
-            hsts: options.hsts,
             limits: limits.clone(),
-            trusted_proxies: options.trusted_proxies,
             connections: connections.clone(),
             protection,
         },

@@ -15,7 +15,7 @@ What it supports
 ----------------
 Resources (namespaced unless noted), at the paths Kubernetes uses::
 
-    /api/v1/...                           services (+/status), secrets, events,
+    /api/v1/...                           services (+/status), secrets, configmaps, events,
                                           nodes (cluster, +/status),
                                           namespaces (cluster, +/status)
     /apis/networking.k8s.io/v1/...        ingresses (+/status), ingressclasses (cluster)
@@ -155,6 +155,7 @@ class ResourceType:
 RESOURCES = [
     ResourceType("", "v1", "services", "Service", True, status=True, clear_status_on_create=True),
     ResourceType("", "v1", "secrets", "Secret", True, fields=("type",)),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True),
     ResourceType("", "v1", "nodes", "Node", False, status=True),
     ResourceType("", "v1", "namespaces", "Namespace", False, status=True,
                  fields=("status.phase",)),

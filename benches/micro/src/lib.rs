@@ -24,9 +24,9 @@ use k8s_openapi::api::networking::v1::{
     IngressServiceBackend, IngressSpec, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use pingress_gateway::config::CertifiedKey;
 use pingress_gateway::config::Generation;
-use pingress_gateway::upstream::{HealthChecks, UpstreamDefaults};
+use pingress_gateway::config::Shared;
+use pingress_gateway::upstream::UpstreamDefaults;
 use pingress_model::{
     ClusterId, HostMatch, ObjectRef, PathMatch, RegexPath, Route, Snapshot, VirtualHost,
 };
@@ -342,22 +342,21 @@ pub fn pod_addr(n: usize) -> SocketAddr {
 /// gateway's start-up state (its self-signed default certificate, health checks with the
 /// `pingress run` defaults). The one place in the benchmarks that follows the gateway's API.
 pub struct Compiler {
-    fallback: Arc<CertifiedKey>,
-    checks: HealthChecks,
+    shared: Shared,
 }
 
 impl Compiler {
     pub fn new() -> Self {
+        let defaults = UpstreamDefaults {
+            health_interval: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 3,
+            eject_after: 5,
+            eject_for: Duration::from_secs(30),
+        };
         Compiler {
-            fallback: Arc::new(CertifiedKey::self_signed().expect("a self-signed certificate")),
-            checks: HealthChecks::new(UpstreamDefaults {
-                health_interval: Duration::from_secs(5),
-                health_timeout: Duration::from_secs(1),
-                healthy_threshold: 1,
-                unhealthy_threshold: 3,
-                eject_after: 5,
-                eject_for: Duration::from_secs(30),
-            }),
+            shared: Shared::new(defaults, Default::default()).expect("a self-signed certificate"),
         }
     }
 
@@ -369,13 +368,13 @@ impl Compiler {
         snapshot: Arc<Snapshot>,
         previous: Option<&Generation>,
     ) -> Generation {
-        Generation::compile(snapshot, &self.fallback, &self.checks, previous)
+        Generation::compile(snapshot, &self.shared, previous)
     }
 
     /// Registers the health views of the compiles so far (what the gateway does just after a
     /// swap); returns how many endpoints that was.
     pub fn register_health_checks(&self) -> usize {
-        self.checks.register_pending()
+        self.shared.checks.register_pending()
     }
 
     /// The whole apply: [`Compiler::compile_only`], then [`Compiler::register_health_checks`].

@@ -2,14 +2,16 @@
 //!
 //! A path is a file or a directory of `*.yaml`/`*.yml` files (not recursive, like
 //! `kubectl apply -f DIR`). A file may hold several documents separated by `---`, and a
-//! document may be a `v1` `List`. Secrets are read for their TLS certificates. Kinds the gateway does not use (Deployments, ...) are skipped
+//! document may be a `v1` `List`. Secrets are read for their TLS certificates, ConfigMaps for
+//! the ingress-nginx ConfigMap of `--configmap`. Kinds the gateway does not use (Deployments,
+//! ...) are skipped
 //! so that users can point Pingress at the same directory they `kubectl apply`. Every error
 //! names the file, the document, the object and the field at fault.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::de::DeserializeOwned;
@@ -28,6 +30,8 @@ pub enum Object {
     EndpointSlice(Box<EndpointSlice>),
     /// `v1` Secret (TLS certificates).
     Secret(Box<Secret>),
+    /// `v1` ConfigMap (the ingress-nginx ConfigMap of global settings).
+    ConfigMap(Box<ConfigMap>),
 }
 
 impl Object {
@@ -39,6 +43,7 @@ impl Object {
             Object::Service(o) => ("Service", &o.metadata),
             Object::EndpointSlice(o) => ("EndpointSlice", &o.metadata),
             Object::Secret(o) => ("Secret", &o.metadata),
+            Object::ConfigMap(o) => ("ConfigMap", &o.metadata),
         };
         // IngressClass is cluster-scoped: its namespace is always empty.
         let namespace = match self {
@@ -159,6 +164,7 @@ fn collect(value: serde_yaml::Value, out: &mut Vec<Object>) -> Result<(), String
         ("v1", "Service") => Object::Service(typed(value, &meta)?),
         ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value, &meta)?),
         ("v1", "Secret") => Object::Secret(typed(value, &meta)?),
+        ("v1", "ConfigMap") => Object::ConfigMap(typed(value, &meta)?),
         ("v1", "List") => {
             let items = match value.get("items") {
                 Some(serde_yaml::Value::Sequence(items)) => items.clone(),
@@ -170,12 +176,12 @@ fn collect(value: serde_yaml::Value, out: &mut Vec<Object>) -> Result<(), String
             }
             return Ok(());
         }
-        (_, "Ingress" | "IngressClass" | "Service" | "EndpointSlice" | "Secret") => {
+        (_, "Ingress" | "IngressClass" | "Service" | "EndpointSlice" | "Secret" | "ConfigMap") => {
             return Err(format!(
                 "{meta}: apiVersion {api_version:?} is not supported; expected {}",
                 match kind {
                     "Ingress" | "IngressClass" => "networking.k8s.io/v1",
-                    "Service" | "Secret" => "v1",
+                    "Service" | "Secret" | "ConfigMap" => "v1",
                     _ => "discovery.k8s.io/v1",
                 }
             ));

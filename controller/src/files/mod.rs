@@ -221,6 +221,7 @@ fn objects_of(files: &BTreeMap<PathBuf, Vec<Object>>) -> Objects {
                 Object::Service(o) => objects.services.push(*o),
                 Object::EndpointSlice(o) => objects.endpoint_slices.push(*o),
                 Object::Secret(o) => objects.secrets.push(*o),
+                Object::ConfigMap(o) => objects.config_maps.push(*o),
             }
         }
     }

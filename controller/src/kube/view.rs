@@ -3,7 +3,8 @@
 //! into one complete Snapshot.
 //!
 //! ```text
-//! watcher(Ingress | IngressClass | Service | EndpointSlice | Secret type=kubernetes.io/tls)
+//! watcher(Ingress | IngressClass | Service | EndpointSlice | Secret type=kubernetes.io/tls
+//!         | ConfigMap)
 //!   -> reflector -> Store            (one per kind, and per namespace with --watch-namespace)
 //!   -> "something changed" -> debounce -> read all stores -> translate -> Publisher
 //! ```
@@ -17,7 +18,7 @@ use std::pin::Pin;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::reflector::{self, Store};
@@ -94,6 +95,7 @@ pub struct ClusterView {
     services: Stores<Service>,
     slices: Stores<EndpointSlice>,
     secrets: Stores<Secret>,
+    config_maps: Stores<ConfigMap>,
     changes: Pin<Box<Changes>>,
     /// Counts watch errors (`pingress_controller_source_events_total{result="error"}`).
     errors: prometheus::IntCounter,
@@ -112,9 +114,10 @@ impl ClusterView {
             slices: watch(apis(client, namespaces), all.clone(), &mut changes),
             secrets: watch(
                 apis(client, namespaces),
-                all.fields("type=kubernetes.io/tls"),
+                all.clone().fields("type=kubernetes.io/tls"),
                 &mut changes,
             ),
+            config_maps: watch(apis(client, namespaces), all.clone(), &mut changes),
             changes: Box::pin(changes),
             errors,
         }
@@ -137,6 +140,7 @@ impl Source for ClusterView {
             self.services.ready().await;
             self.slices.ready().await;
             self.secrets.ready().await;
+            self.config_maps.ready().await;
         };
         tokio::pin!(ready);
         loop {
@@ -175,6 +179,7 @@ impl Source for ClusterView {
             services: self.services.objects(),
             endpoint_slices: self.slices.objects(),
             secrets: self.secrets.objects(),
+            config_maps: self.config_maps.objects(),
         }
     }
 }

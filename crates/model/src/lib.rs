@@ -15,9 +15,11 @@
 //! |     |-- action:  Forward(BackendSet { backends: [WeightedBackend], alternatives })
 //! |     |            | Redirect { code, location } | Respond { status, body }
 //! |     |-- filters: [Filter]  (ordered; each runs in the phase that owns it)
-//! |     |-- ssl_redirect, policy (timeouts, retries, body size), origin (the declaring object)
+//! |     |-- ssl_redirect, https_redirect, policy (timeouts, retries, body size),
+//! |     |   origin (the declaring object)
 //! |-- default_backend: Option<Backend>
 //! |-- clusters: ClusterId -> Cluster { endpoints: [Endpoint], policy }
+//! |-- settings: gateway-wide settings (redirect code, HSTS, trusted proxies, ...)
 //! `-- tls: Tls
 //!     |-- hosts: [TlsHost { host: HostMatch, certificate: Option<CertificateId> }]
 //!     |-- certificates: CertificateId -> Certificate { chain_pem, key_pem }
@@ -35,6 +37,7 @@
 mod cluster;
 mod object;
 mod route;
+mod settings;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -47,16 +50,17 @@ pub use crate::cluster::{
 pub use crate::object::{ObjectRef, ParseObjectRefError};
 pub use crate::route::{
     Action, Alternative, Backend, BackendSet, Condition, Filter, HeaderChanges, HostMatch,
-    PathMatch, Redirect, RegexPath, Respond, Route, RoutePolicy, StringMatch, VirtualHost,
-    WeightedBackend, MAX_RETRIES,
+    HttpsRedirect, Location, PathMatch, Redirect, RegexPath, Respond, Route, RoutePolicy,
+    StringMatch, VirtualHost, WeightedBackend, MAX_RETRIES,
 };
+pub use crate::settings::{Cidr, Hsts, Settings};
 pub use crate::tls::{Certificate, CertificateId, Tls, TlsHost};
 
 /// The version of the Snapshot's serialized form. It changes whenever a change to these types
 /// would make an older gateway misread a newer controller's Snapshot (or the reverse): a field
 /// or variant added, removed or given another meaning. A gateway refuses a Snapshot of another
 /// schema and keeps serving its last good one (crates/channel).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The whole routing configuration, versioned by `generation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +78,8 @@ pub struct Snapshot {
     pub clusters: BTreeMap<ClusterId, Cluster>,
     /// Certificates served on the HTTPS listener, by SNI name.
     pub tls: Tls,
+    /// Gateway-wide settings of the configuration (unset: the gateway's flags).
+    pub settings: Settings,
 }
 
 impl Default for Snapshot {
@@ -85,6 +91,7 @@ impl Default for Snapshot {
             default_backend: None,
             clusters: BTreeMap::new(),
             tls: Tls::default(),
+            settings: Settings::default(),
         }
     }
 }

@@ -138,6 +138,8 @@ pub struct Route {
     /// Whether plain-HTTP requests for a TLS host that match this route are redirected to HTTPS
     /// (the declaring Ingress's `ssl-redirect` annotation; `true` unless switched off).
     pub ssl_redirect: bool,
+    /// How that redirect is made, and whether it is made for hosts without TLS too.
+    pub https_redirect: HttpsRedirect,
     /// Timeouts, retries and the body limit.
     pub policy: RoutePolicy,
     /// The object that declared the route (for logs, metrics and status).
@@ -154,10 +156,24 @@ impl Route {
             action: Action::Forward(BackendSet::single(cluster)),
             filters: Vec::new(),
             ssl_redirect: true,
+            https_redirect: HttpsRedirect::default(),
             policy: RoutePolicy::default(),
             origin,
         }
     }
+}
+
+/// The redirect of plain-HTTP requests to HTTPS, beyond `ssl_redirect`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsRedirect {
+    /// Redirect even when the host has no TLS certificate (`force-ssl-redirect`).
+    pub force: bool,
+    /// Keep a trailing `/` of the request URI; ingress-nginx removes one
+    /// (`preserve-trailing-slash`).
+    pub preserve_trailing_slash: bool,
+    /// Always name the HTTPS port in the `Location`, 443 included (`use-port-in-redirects`);
+    /// otherwise it is named only when it is not 443.
+    pub use_port: bool,
 }
 
 /// What a route does with a request.
@@ -231,9 +247,23 @@ pub struct Alternative {
 pub struct Redirect {
     /// `301`, `302`, `303`, `307` or `308`.
     pub code: u16,
-    /// The `Location` header, sent as is: an absolute URL or an absolute path, validated by
-    /// the translation (no control characters, an `http`/`https` scheme if any).
-    pub location: String,
+    pub location: Location,
+}
+
+/// Where a [`Redirect`] points. Every string is validated by the translation (no control
+/// characters; a URL has an `http` or `https` scheme).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Location {
+    /// This absolute URL, as is.
+    Url(String),
+    /// This absolute path on the request's scheme and host. `host_port`: the host as the
+    /// client wrote it, port included (nginx's `$http_host`); otherwise without its port
+    /// (nginx's absolute redirects).
+    Path { path: String, host_port: bool },
+    /// The request's path and query on this host, with the request's scheme and the
+    /// listener's port always named, less one trailing `/` (ingress-nginx's
+    /// `from-to-www-redirect`).
+    Host(String),
 }
 
 /// A response the gateway answers itself.

@@ -18,12 +18,20 @@ pub(crate) struct ClassFilter<'a> {
     classes: BTreeMap<&'a str, bool>,
     /// Whether an IngressClass of ours is marked as the default class.
     default_is_ours: bool,
+    /// Ingresses that name no class at all are ours (`--watch-ingress-without-class`).
+    without_class: bool,
 }
 
 impl<'a> ClassFilter<'a> {
     /// `ingress_class` is the class name we answer to, `controller_name` the
-    /// `spec.controller` of our IngressClasses.
-    pub fn new(classes: &'a [IngressClass], ingress_class: &'a str, controller_name: &str) -> Self {
+    /// `spec.controller` of our IngressClasses; `without_class`: Ingresses naming no class
+    /// are ours.
+    pub fn new(
+        classes: &'a [IngressClass],
+        ingress_class: &'a str,
+        controller_name: &str,
+        without_class: bool,
+    ) -> Self {
         let is_ours = |class: &IngressClass| {
             class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(controller_name)
         };
@@ -42,6 +50,7 @@ impl<'a> ClassFilter<'a> {
                 .filter_map(|c| Some((c.metadata.name.as_deref()?, is_ours(c))))
                 .collect(),
             default_is_ours: classes.iter().any(|c| is_ours(c) && is_default(c)),
+            without_class,
         }
     }
 
@@ -65,7 +74,7 @@ impl<'a> ClassFilter<'a> {
                 Some(&ours) => ours,
                 None => name == self.ingress_class,
             },
-            None => self.default_is_ours,
+            None => self.default_is_ours || self.without_class,
         }
     }
 }

@@ -22,6 +22,7 @@
 mod annotations;
 mod backend;
 mod class;
+mod configmap;
 mod diagnostic;
 mod host;
 mod names;
@@ -34,11 +35,11 @@ pub mod units;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::Resource;
-use pingress_model::{Backend, Cluster, ObjectRef, Route, Snapshot, VirtualHost};
+use pingress_model::{Action, Backend, Cluster, ObjectRef, Respond, Route, Snapshot, VirtualHost};
 
 use crate::backend::Resolver;
 use crate::class::ClassFilter;
@@ -47,7 +48,11 @@ pub use crate::object::object_ref;
 use crate::table::{Claim, RouteTable};
 use crate::tls::TlsTable;
 
-pub use crate::annotations::MAX_VALUE_LEN as MAX_ANNOTATION_LEN;
+pub use crate::annotations::catalog;
+pub use crate::annotations::{MAX_VALUE_LEN as MAX_ANNOTATION_LEN, NGINX_PREFIX, PINGRESS_PREFIX};
+pub use crate::configmap::{
+    key_support as configmap_key_support, KeySupport, KEYS as CONFIGMAP_KEYS,
+};
 pub use crate::diagnostic::{Diagnostic, Severity};
 pub use crate::units::{parse_duration, parse_size};
 
@@ -67,6 +72,8 @@ pub struct Objects {
     pub endpoint_slices: Vec<EndpointSlice>,
     /// Only `kubernetes.io/tls` Secrets are used; others may be passed and are ignored.
     pub secrets: Vec<Secret>,
+    /// Only the one [`Options::configmap`] names is read.
+    pub config_maps: Vec<ConfigMap>,
 }
 
 /// Which Ingresses are ours, and the settings that are not in the objects.
@@ -75,8 +82,14 @@ pub struct Options {
     /// The class name we answer to: in the `kubernetes.io/ingress.class` annotation, or in
     /// `spec.ingressClassName` when no IngressClass of that name exists.
     pub ingress_class: String,
-    /// IngressClasses whose `spec.controller` equals this are ours.
+    /// IngressClasses whose `spec.controller` equals this are ours (`--controller-class`).
     pub controller_name: String,
+    /// Ingresses naming no class at all are ours too (`--watch-ingress-without-class`).
+    pub watch_without_class: bool,
+    /// The prefix of ingress-nginx annotations (`--annotations-prefix`).
+    pub annotations_prefix: String,
+    /// The ingress-nginx ConfigMap of global settings (`--configmap`); `None`: none.
+    pub configmap: Option<ObjectRef>,
     /// The Secret whose certificate is served to clients without SNI or with an unknown name;
     /// `None`: the gateway's self-signed certificate.
     pub default_certificate: Option<ObjectRef>,
@@ -90,6 +103,9 @@ impl Default for Options {
         Options {
             ingress_class: DEFAULT_INGRESS_CLASS.into(),
             controller_name: DEFAULT_CONTROLLER_NAME.into(),
+            watch_without_class: false,
+            annotations_prefix: annotations::NGINX_PREFIX.into(),
+            configmap: None,
             default_certificate: None,
             now: None,
         }
@@ -103,6 +119,9 @@ pub struct Translation {
     pub snapshot: Snapshot,
     /// Every problem found, sorted by kind, object and field.
     pub diagnostics: Vec<Diagnostic>,
+    /// How many served Ingresses set each ingress-nginx annotation Pingress does not honour
+    /// (by its name after the prefix; `unknown` for names ingress-nginx does not have).
+    pub ignored_annotations: BTreeMap<String, usize>,
     /// Every Ingress of our class, sorted, whether or not its rules made it into the snapshot:
     /// the Ingresses this controller serves and reports status for.
     pub ingresses: Vec<ObjectRef>,
@@ -115,6 +134,12 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
         &objects.ingress_classes,
         &options.ingress_class,
         &options.controller_name,
+        options.watch_without_class,
+    );
+    let global = configmap::read(
+        &objects.config_maps,
+        options.configmap.as_ref(),
+        &mut diagnostics,
     );
     let mut ours: Vec<&Ingress> = objects
         .ingresses
@@ -131,7 +156,12 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
     let mut table = RouteTable::default();
     let mut tls = TlsTable::default();
     for ingress in &ours {
-        table.add(ingress, &mut diagnostics);
+        table.add(
+            ingress,
+            &options.annotations_prefix,
+            &global.defaults,
+            &mut diagnostics,
+        );
         tls.add(ingress, &mut diagnostics);
     }
     let tls = tls.build(
@@ -165,6 +195,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
         routes,
         default_backend,
         clusters: mut policies,
+        ignored_annotations,
     } = table;
     let virtual_hosts = routes
         .into_iter()
@@ -173,16 +204,21 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
             routes: routes
                 .into_iter()
                 .map(|(path, claim)| {
-                    let (ssl_redirect, policy) = (
-                        claim.annotations.ssl_redirect,
-                        claim.annotations.route.clone(),
-                    );
+                    let annotations = claim.annotations.clone();
                     let Backend { cluster, ingress } = backend(claim);
-                    Route {
-                        ssl_redirect,
-                        policy,
+                    let mut route = Route {
+                        ssl_redirect: annotations.ssl_redirect,
+                        https_redirect: annotations.https_redirect,
+                        policy: annotations.route.clone(),
                         ..Route::forward(path, cluster, ingress)
+                    };
+                    if !annotations.blocked.is_empty() {
+                        route.action = Action::Respond(Respond {
+                            status: 503,
+                            body: None,
+                        });
                     }
+                    route
                 })
                 .collect(),
         })
@@ -209,8 +245,13 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 })
                 .collect(),
             tls,
+            settings: global.settings,
         },
         diagnostics: diagnostics.into_sorted(),
+        ignored_annotations: ignored_annotations
+            .into_iter()
+            .map(|(name, count)| (name.to_string(), count))
+            .collect(),
         ingresses,
     }
 }

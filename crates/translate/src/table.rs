@@ -10,6 +10,7 @@ use pingress_model::{ClusterId, ClusterPolicy, HostMatch, ObjectRef, PathMatch};
 
 use crate::annotations::IngressAnnotations;
 use crate::backend::ServiceRef;
+use crate::configmap::IngressDefaults;
 use crate::diagnostic::Diagnostics;
 use crate::object::object_ref;
 use crate::{host, path};
@@ -43,15 +44,34 @@ pub(crate) struct RouteTable {
     pub default_backend: Option<Claim>,
     /// The policy of every cluster a winning claim uses.
     pub clusters: BTreeMap<ClusterId, ClusterOwner>,
+    /// How many Ingresses set each ingress-nginx annotation Pingress does not honour.
+    pub ignored_annotations: BTreeMap<&'static str, usize>,
 }
 
 impl RouteTable {
-    pub fn add(&mut self, ingress: &Ingress, diagnostics: &mut Diagnostics) {
+    /// Adds the routes of `ingress`, its annotations read under `prefix` with `defaults` for
+    /// what they leave unset.
+    pub fn add(
+        &mut self,
+        ingress: &Ingress,
+        prefix: &str,
+        defaults: &IngressDefaults,
+        diagnostics: &mut Diagnostics,
+    ) {
         let id = object_ref(&ingress.metadata);
         let Some(spec) = &ingress.spec else {
             return;
         };
-        let annotations = Rc::new(IngressAnnotations::parse(ingress, &id, diagnostics));
+        let annotations = Rc::new(IngressAnnotations::parse(
+            ingress,
+            &id,
+            prefix,
+            defaults,
+            diagnostics,
+        ));
+        for name in &annotations.ignored {
+            *self.ignored_annotations.entry(name).or_default() += 1;
+        }
         if let Some(backend) = &spec.default_backend {
             self.add_default_backend(&id, backend, &annotations, diagnostics);
         }

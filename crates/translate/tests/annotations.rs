@@ -226,7 +226,7 @@ fn retries() {
         (r#"pingress.io/retries: """#, 0, bad("")),
         // No ingress-nginx twin: its proxy-next-upstream-tries is not read, and says so.
         (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "3""#, 0, vec![
-            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/proxy-next-upstream-tries"]: this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"#.to_string(),
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/proxy-next-upstream-tries"]: this ingress-nginx annotation is not supported by Pingress and is ignored: not honoured yet (docs/annotations.md)"#.to_string(),
         ]),
     ];
     for (annotations, retries, expected) in rows {
@@ -482,7 +482,7 @@ fn health_checks() {
             check(Some("/ready"), secs(2), ms(500), Some(2), Some(5)), vec![]),
         // No ingress-nginx twins: such an annotation is reported as unsupported.
         (r#"nginx.ingress.kubernetes.io/health-check-path: "/healthz""#, none.clone(), vec![
-            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/health-check-path"]: this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"#.to_string(),
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/health-check-path"]: ignored: not an ingress-nginx annotation (docs/annotations.md lists them all)"#.to_string(),
         ]),
     ];
     for (annotations, health_check, expected) in rows {
@@ -667,14 +667,43 @@ fn route_policy_is_per_ingress() {
 #[test]
 fn unknown_and_unsupported_annotations_are_reported() {
     let t = one(
-        r#"pingress.io/retires: "2", pingress.io/retries: "1", example.com/anything: "x", nginx.ingress.kubernetes.io/rewrite-target: "/""#,
+        r#"pingress.io/retires: "2", pingress.io/retries: "1", example.com/anything: "x", nginx.ingress.kubernetes.io/mirror-target: "/""#,
     );
     assert_eq!(
         diagnostics(&t),
         [
-            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/rewrite-target"]: this ingress-nginx annotation is not supported by Pingress and is ignored (docs/annotations.md lists the supported ones)"#,
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/mirror-target"]: this ingress-nginx annotation is not supported by Pingress and is ignored: request mirroring is not supported (docs/annotations.md)"#,
             r#"warning metadata.annotations["pingress.io/retires"]: unknown pingress.io annotation, ignored (docs/annotations.md lists them all)"#,
         ]
     );
     assert_eq!(route_policy(&t).retries, 1);
+}
+
+/// How each kind of ingress-nginx annotation Pingress does not honour is reported, and what it
+/// does to the Ingress's routes. Statuses from `catalog.rs`; removal versions from
+/// ingress-nginx's Changelog.md.
+#[test]
+fn annotations_pingress_does_not_honour_are_reported_by_their_catalog_entry() {
+    // (annotation, diagnostic, the route answers 503)
+    #[rustfmt::skip]
+    let rows = [
+        (r#"nginx.ingress.kubernetes.io/configuration-snippet: "more_set_headers 'A: b';""#,
+            r#"error metadata.annotations["nginx.ingress.kubernetes.io/configuration-snippet"]: refused: raw nginx configuration never runs in Pingress (no annotation can inject configuration); use the annotation or Pingress feature that does what the snippet did"#, false),
+        (r#"nginx.ingress.kubernetes.io/secure-backends: "true""#,
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/secure-backends"]: ignored: ingress-nginx removed this annotation in 0.21.0 (use backend-protocol); it does nothing there either"#, false),
+        (r#"nginx.ingress.kubernetes.io/use-forwarded-headers: "true""#,
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/use-forwarded-headers"]: ignored: this is a ConfigMap key, not an annotation; it does nothing as an annotation on ingress-nginx either (set it in the --configmap ConfigMap)"#, false),
+        (r#"nginx.ingress.kubernetes.io/whitelist-source-range: "10.0.0.0/8""#,
+            r#"error metadata.annotations["nginx.ingress.kubernetes.io/whitelist-source-range"]: not supported by Pingress: access control annotations are not honoured yet; every route of this Ingress answers 503 rather than serve without it"#, true),
+        (r#"nginx.ingress.kubernetes.io/proxy-buffering: "on""#,
+            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/proxy-buffering"]: this ingress-nginx annotation is not supported by Pingress and is ignored: responses are streamed (ingress-nginx's default `off`); buffering is not configurable (docs/annotations.md)"#, false),
+    ];
+    for (annotation, diagnostic, blocked) in rows {
+        let t = one(annotation);
+        assert_eq!(diagnostics(&t), [diagnostic], "{annotation}");
+        let route = &t.snapshot.virtual_hosts[0].routes[0];
+        let answers_503 =
+            matches!(&route.action, pingress_model::Action::Respond(r) if r.status == 503);
+        assert_eq!(answers_503, blocked, "{annotation}");
+    }
 }

@@ -912,11 +912,13 @@ spec:
                     }),
                     filters: vec![],
                     ssl_redirect: true,
+                    https_redirect: Default::default(),
                     policy: RoutePolicy::default(),
                     origin: ObjectRef::new("default", "shop"),
                 }],
             }],
             tls: Default::default(),
+            settings: Default::default(),
             default_backend: None,
             clusters: [(
                 cluster,
@@ -930,6 +932,7 @@ spec:
             .into(),
         },
         diagnostics: vec![],
+        ignored_annotations: Default::default(),
         ingresses: refs(&["default/shop"]),
     };
     assert_eq!(translate(&objects, &Options::default()), expected);
@@ -1099,6 +1102,7 @@ spec:
             services: permute(&objects.services, k + 1),
             endpoint_slices: permute(&objects.endpoint_slices, k + 2),
             secrets: permute(&objects.secrets, k + 3),
+            config_maps: permute(&objects.config_maps, k + 4),
         };
         assert_eq!(translate(&shuffled, &options), expected, "permutation {k}");
     }

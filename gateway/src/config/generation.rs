@@ -22,9 +22,10 @@ use std::sync::Arc;
 use pingress_model::{ClusterId, Snapshot};
 use pingress_routing::RouteTable;
 
-use super::certs::{CertStore, CertifiedKey};
+use super::certs::CertStore;
 use super::route::RouteTarget;
-use crate::upstream::{EndpointState, HealthChecks, Upstream};
+use super::settings::{GatewaySettings, Shared};
+use crate::upstream::{EndpointState, Upstream};
 
 /// Maps built per configuration, keyed by cluster id or address: foldhash, not SipHash.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
@@ -39,28 +40,31 @@ pub struct Generation {
     pub routes: Arc<RouteTable<Arc<RouteTarget>>>,
     /// Certificates by SNI name, and which hosts are TLS hosts.
     pub tls: CertStore,
+    /// The gateway-wide settings in effect (shared with the route targets).
+    pub settings: Arc<GatewaySettings>,
     upstreams: HashMap<ClusterId, Arc<Upstream>>,
 }
 
 impl Generation {
     /// The generation served before any configuration arrives: every request gets `404`, every
-    /// handshake the `fallback` certificate.
-    pub fn empty(fallback: &Arc<CertifiedKey>, checks: &HealthChecks) -> Self {
-        Self::compile(Arc::new(Snapshot::default()), fallback, checks, None)
+    /// handshake the self-signed certificate.
+    pub fn empty(shared: &Shared) -> Self {
+        Self::compile(Arc::new(Snapshot::default()), shared, None)
     }
 
     /// Compiles `snapshot`, reusing from `previous`: its upstreams whose endpoints and policy
     /// are unchanged (and the health views, when no cluster changed), the state of every
     /// endpoint it keeps, its route table when no route and no upstream changed, and its parsed
-    /// certificates whose PEM is unchanged. `fallback` is the default certificate when the
+    /// certificates whose PEM is unchanged. `shared`'s self-signed certificate is the default when the
     /// Snapshot names none. New health views are registered later
-    /// ([`HealthChecks::register_pending`]).
+    /// ([`HealthChecks::register_pending`](crate::upstream::HealthChecks::register_pending)).
     pub fn compile(
         snapshot: Arc<Snapshot>,
-        fallback: &Arc<CertifiedKey>,
-        checks: &HealthChecks,
+        shared: &Shared,
         previous: Option<&Generation>,
     ) -> Self {
+        let (fallback, checks) = (&shared.fallback, &shared.checks);
+        let settings = Arc::new(GatewaySettings::compile(&snapshot.settings, &shared.flags));
         let mut upstreams: HashMap<ClusterId, Arc<Upstream>> = HashMap::default();
         upstreams.reserve(snapshot.clusters.len());
         let mut changed = Vec::new();
@@ -110,6 +114,7 @@ impl Generation {
             same_clusters
                 && p.snapshot.default_backend == snapshot.default_backend
                 && p.snapshot.virtual_hosts == snapshot.virtual_hosts
+                && *p.settings == *settings
         });
         let routes = match reusable_table {
             // Same routes over the same upstreams: the same table. `previous`'s upstreams
@@ -120,7 +125,7 @@ impl Generation {
             }
             None => {
                 Arc::new(RouteTable::build(&snapshot, |declared| {
-                    Arc::new(RouteTarget::compile(declared, |cluster| {
+                    Arc::new(RouteTarget::compile(declared, &settings, |cluster| {
                         // The translation always defines the clusters it references; an
                         // unknown one is served as an empty cluster (503) rather than trusted
                         // blindly.
@@ -144,6 +149,7 @@ impl Generation {
         Generation {
             number: snapshot.generation,
             tls: CertStore::compile(&snapshot.tls, fallback, previous.map(|p| &p.tls)),
+            settings,
             routes,
             upstreams,
             snapshot,
@@ -194,6 +200,7 @@ mod tests {
             )]
             .into(),
             tls: Default::default(),
+            settings: Default::default(),
         }
     }
 
@@ -215,7 +222,7 @@ mod tests {
 
     #[test]
     fn unchanged_upstreams_survive_a_swap_and_changed_ones_are_rebuilt() {
-        let live = LiveConfig::new(defaults()).unwrap();
+        let live = LiveConfig::new(defaults(), Default::default()).unwrap();
         assert_eq!(live.load().number, 0);
         let upstream = |live: &LiveConfig| routed(live, "any", "/");
         live.apply(Arc::new(snapshot(1, &["127.0.0.1:1"])));
@@ -238,7 +245,7 @@ mod tests {
 
     #[test]
     fn the_route_table_is_kept_while_routes_and_upstreams_are_unchanged() {
-        let live = LiveConfig::new(defaults()).unwrap();
+        let live = LiveConfig::new(defaults(), Default::default()).unwrap();
         let upstream = |live: &LiveConfig, host: &str| routed(live, host, "/x");
         // Two clusters: `web` on every host, `api` on api.test.
         let two = |generation: u64, web: &str, api: &str| {
@@ -276,7 +283,7 @@ mod tests {
 
     #[test]
     fn new_endpoints_are_registered_for_health_checks_after_the_swap() {
-        let live = LiveConfig::new(defaults()).unwrap();
+        let live = LiveConfig::new(defaults(), Default::default()).unwrap();
         live.swap(Arc::new(snapshot(1, &["127.0.0.1:1"])));
         assert_eq!(live.register_health_checks(), 1);
         live.swap(Arc::new(snapshot(2, &["127.0.0.1:1"])));
@@ -287,7 +294,7 @@ mod tests {
 
     #[test]
     fn endpoint_state_outlives_generations() {
-        let live = LiveConfig::new(defaults()).unwrap();
+        let live = LiveConfig::new(defaults(), Default::default()).unwrap();
         let upstream = |live: &LiveConfig| routed(live, "x", "/");
         let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
         live.apply(Arc::new(snapshot(1, &["127.0.0.1:1", "127.0.0.1:2"])));

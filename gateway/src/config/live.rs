@@ -10,27 +10,27 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use pingress_model::Snapshot;
 
-use super::certs::CertifiedKey;
+use super::settings::{Flags, Shared};
 use super::Generation;
-use crate::upstream::{HealthChecks, UpstreamDefaults};
+use crate::upstream::UpstreamDefaults;
 
 /// The slot holding the live generation, the self-signed certificate generated at start-up,
 /// and the health checks shared by all generations.
 pub struct LiveConfig {
     current: ArcSwap<Generation>,
-    fallback: Arc<CertifiedKey>,
-    checks: HealthChecks,
+    shared: Shared,
 }
 
 impl LiveConfig {
-    /// An empty configuration with a freshly generated self-signed default certificate.
-    pub fn new(defaults: UpstreamDefaults) -> Result<Self, openssl::error::ErrorStack> {
-        let fallback = Arc::new(CertifiedKey::self_signed()?);
-        let checks = HealthChecks::new(defaults);
+    /// An empty configuration over the gateway's start-up state (see [`Shared::new`]).
+    pub fn new(
+        defaults: UpstreamDefaults,
+        flags: Flags,
+    ) -> Result<Self, openssl::error::ErrorStack> {
+        let shared = Shared::new(defaults, flags)?;
         Ok(LiveConfig {
-            current: ArcSwap::from_pointee(Generation::empty(&fallback, &checks)),
-            fallback,
-            checks,
+            current: ArcSwap::from_pointee(Generation::empty(&shared)),
+            shared,
         })
     }
 
@@ -44,7 +44,7 @@ impl LiveConfig {
     /// views are not registered yet: call [`LiveConfig::register_health_checks`] next.
     pub fn swap(&self, snapshot: Arc<Snapshot>) -> Arc<Generation> {
         let previous = self.current.load_full();
-        let next = Generation::compile(snapshot, &self.fallback, &self.checks, Some(&previous));
+        let next = Generation::compile(snapshot, &self.shared, Some(&previous));
         self.current.store(Arc::new(next));
         previous
     }
@@ -52,7 +52,7 @@ impl LiveConfig {
     /// Registers the health views the last swaps made (see [`HealthChecks::register_pending`]);
     /// returns how many endpoints that was.
     pub fn register_health_checks(&self) -> usize {
-        self.checks.register_pending()
+        self.shared.checks.register_pending()
     }
 
     /// [`LiveConfig::swap`], then [`LiveConfig::register_health_checks`].

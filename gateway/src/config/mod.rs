@@ -18,10 +18,12 @@ mod choice;
 mod generation;
 mod live;
 mod route;
+mod settings;
 
 pub use applier::ConfigApplier;
 pub use certs::{CertStore, CertifiedKey};
 pub use choice::WeightedChoice;
 pub use generation::Generation;
 pub use live::{release, return_freed_memory, LiveConfig};
-pub use route::{Action, Forward, RouteBackend, RouteInfo, RouteTarget};
+pub use route::{Action, Forward, Location, RouteBackend, RouteInfo, RouteTarget};
+pub use settings::{Flags, GatewaySettings, Shared};

@@ -18,10 +18,13 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::HeaderValue;
-use pingress_model::{self as model, ClusterId, HostMatch, ObjectRef, PathMatch, RoutePolicy};
+use pingress_model::{
+    self as model, ClusterId, HostMatch, HttpsRedirect, ObjectRef, PathMatch, RoutePolicy,
+};
 use pingress_routing::{Conditions, Declared, RequestParts};
 
 use super::choice::WeightedChoice;
+use super::settings::GatewaySettings;
 use crate::metrics::{Metrics, RouteCounters};
 use crate::policy::Filters;
 use crate::upstream::Upstream;
@@ -31,6 +34,10 @@ pub struct RouteTarget {
     pub action: Action,
     pub filters: Filters,
     pub policy: RoutePolicy,
+    /// How plain-HTTP requests are redirected to HTTPS.
+    pub https_redirect: HttpsRedirect,
+    /// The gateway-wide settings of the generation (shared by all its routes).
+    pub settings: Arc<GatewaySettings>,
     /// The declaring object.
     origin: ObjectRef,
     /// The route's bookkeeping when it answers without a backend.
@@ -40,8 +47,20 @@ pub struct RouteTarget {
 /// A route's action, compiled.
 pub enum Action {
     Forward(Forward),
-    Redirect { code: u16, location: HeaderValue },
+    Redirect { code: u16, location: Location },
     Respond { status: u16, body: Option<Bytes> },
+}
+
+/// Where a redirect points: fixed, or made from the request.
+pub enum Location {
+    /// This URL.
+    Url(HeaderValue),
+    /// This path on the request's scheme and host (`host_port`: the host as sent, port
+    /// included).
+    Path { path: String, host_port: bool },
+    /// The request's path and query on this host, with the listener's port, less one
+    /// trailing `/`.
+    Host(String),
 }
 
 /// The backends of a forwarding route and how one is chosen per request.
@@ -84,6 +103,7 @@ impl RouteTarget {
     /// run without it.
     pub fn compile(
         declared: Declared<'_>,
+        settings: &Arc<GatewaySettings>,
         mut upstream: impl FnMut(&ClusterId) -> Arc<Upstream>,
     ) -> Self {
         let (route, origin) = match declared {
@@ -96,6 +116,8 @@ impl RouteTarget {
                     )),
                     filters: Filters::default(),
                     policy: RoutePolicy::default(),
+                    https_redirect: HttpsRedirect::default(),
+                    settings: settings.clone(),
                     origin: backend.ingress.clone(),
                     own: OnceLock::new(),
                 };
@@ -114,12 +136,12 @@ impl RouteTarget {
             (model::Action::Forward(set), _) => {
                 Action::Forward(Forward::compile(set, &mut upstream))
             }
-            (model::Action::Redirect(r), _) => match HeaderValue::from_str(&r.location) {
-                Ok(location) => Action::Redirect {
+            (model::Action::Redirect(r), _) => match Location::compile(&r.location) {
+                Some(location) => Action::Redirect {
                     code: r.code,
                     location,
                 },
-                Err(_) => broken(format!(
+                None => broken(format!(
                     "redirect location {:?} is not a header value",
                     r.location
                 )),
@@ -133,6 +155,8 @@ impl RouteTarget {
             action,
             filters: filters.unwrap_or_default(),
             policy: route.policy.clone(),
+            https_redirect: route.https_redirect,
+            settings: settings.clone(),
             origin,
             own: OnceLock::new(),
         }
@@ -178,6 +202,21 @@ impl RouteTarget {
         match backend.and_then(|b| self.backend(b)) {
             Some(b) => b.info.get(),
             None => self.own.get(),
+        }
+    }
+}
+
+impl Location {
+    /// `None` when a part is not usable in a header.
+    fn compile(location: &model::Location) -> Option<Self> {
+        let usable = |s: &str| HeaderValue::from_str(s).is_ok();
+        match location {
+            model::Location::Url(url) => HeaderValue::from_str(url).ok().map(Location::Url),
+            model::Location::Path { path, host_port } => usable(path).then(|| Location::Path {
+                path: path.clone(),
+                host_port: *host_port,
+            }),
+            model::Location::Host(host) => usable(host).then(|| Location::Host(host.clone())),
         }
     }
 }
@@ -355,12 +394,16 @@ mod tests {
         let mut route = model::Route::forward(PathMatch::prefix("/"), cluster("web"), origin);
         let host = HostMatch::Any;
         let compile = |route: &model::Route| {
-            RouteTarget::compile(Declared::Route { host: &host, route }, upstream)
+            let settings = Arc::new(GatewaySettings::compile(
+                &Default::default(),
+                &Default::default(),
+            ));
+            RouteTarget::compile(Declared::Route { host: &host, route }, &settings, upstream)
         };
         assert!(matches!(compile(&route).action, Action::Forward(_)));
         route.action = model::Action::Redirect(model::Redirect {
             code: 301,
-            location: "https://example.com/".into(),
+            location: model::Location::Url("https://example.com/".into()),
         });
         assert!(matches!(
             compile(&route).action,
@@ -368,7 +411,7 @@ mod tests {
         ));
         route.action = model::Action::Redirect(model::Redirect {
             code: 301,
-            location: "https://example.com/\r\nSet-Cookie: x".into(),
+            location: model::Location::Url("https://example.com/\r\nSet-Cookie: x".into()),
         });
         assert!(matches!(
             compile(&route).action,

@@ -23,6 +23,7 @@ mod context;
 mod decide;
 mod log;
 mod peer;
+mod redirect;
 mod respond;
 mod retry;
 mod status;
@@ -33,8 +34,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::HeaderValue;
-use ipnet::IpNet;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::protocols::Digest;
@@ -74,11 +73,7 @@ pub struct IngressProxy {
     pub timeouts: Timeouts,
     /// The port HTTPS redirects point at (omitted from the URL when 443).
     pub https_port: u16,
-    /// `Strict-Transport-Security` value added to HTTPS responses, if any.
-    pub hsts: Option<HeaderValue>,
     pub limits: Limits,
-    /// Peers whose forwarding headers are kept (`--trusted-proxies`).
-    pub trusted_proxies: Vec<IpNet>,
     pub connections: Arc<Connections>,
     pub protection: ProtectionMetrics,
 }
@@ -120,13 +115,16 @@ impl ProxyHttp for IngressProxy {
         }
         admit::apply_client_timeouts(session, &self.limits);
         let generation = self.live.load();
-        match decide::decide(
+        let client = ctx.client.as_deref();
+        let decision = decide::decide(
             &generation,
             session,
             ctx.tls,
+            client,
             self.https_port,
             &self.metrics,
-        ) {
+        );
+        match decision {
             Decision::Proxy(target, backend) => {
                 let limit = target
                     .policy
@@ -142,19 +140,26 @@ impl ProxyHttp for IngressProxy {
             }
             Decision::Answer(target) => {
                 let answered = match &target.action {
-                    Action::Redirect { code, location } => {
-                        respond::redirect(session, *code, location).await
-                    }
                     Action::Respond { status, body } => {
                         respond::status_with(session, *status, body.as_ref()).await
                     }
-                    Action::Forward(_) => respond::status(session, 500).await,
+                    // A redirect whose location the request cannot make; a forwarding route
+                    // without a backend to offer.
+                    Action::Redirect { .. } | Action::Forward(_) => {
+                        respond::status(session, 500).await
+                    }
                 };
                 ctx.route = Some(target);
                 answered.map(|()| true)
             }
+            Decision::RouteRedirect(target, code, location) => {
+                ctx.route = Some(target);
+                respond::redirect(session, code, location)
+                    .await
+                    .map(|()| true)
+            }
             Decision::Respond(code) => respond::status(session, code).await.map(|()| true),
-            Decision::HttpsRedirect(location) => respond::redirect(session, 308, location)
+            Decision::HttpsRedirect(code, location) => respond::redirect(session, code, location)
                 .await
                 .map(|()| true),
         }
@@ -251,23 +256,24 @@ impl ProxyHttp for IngressProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let Some(route) = &ctx.route else {
+            return Ok(());
+        };
+        let settings = &route.settings;
         let host = headers::request_host_value(session.req_header());
         let proto = if ctx.tls { "https" } else { "http" };
         headers::set_forwarded(
             upstream_request,
             ctx.client.as_deref(),
-            &self.trusted_proxies,
+            &settings.trusted_proxies,
             host,
             proto,
         )?;
-        if !self.limits.allow_underscores_in_headers {
+        if !settings.underscores_in_headers {
             headers::drop_underscored(upstream_request);
         }
         upstream_request.insert_header(headers::REQUEST_ID, &ctx.request_id)?;
-        match &ctx.route {
-            Some(route) => route.filters.upstream_request(upstream_request),
-            None => Ok(()),
-        }
+        route.filters.upstream_request(upstream_request)
     }
 
     async fn upstream_response_filter(
@@ -279,13 +285,13 @@ impl ProxyHttp for IngressProxy {
         ctx.upstream_duration = ctx.peer_chosen.map(|t| t.elapsed());
         ctx.record_attempt(upstream_response.status.as_u16() < 500, &self.metrics);
         headers::strip_response_hop_by_hop(upstream_response);
-        if let (true, Some(hsts)) = (ctx.tls, &self.hsts) {
+        let Some(route) = &ctx.route else {
+            return Ok(());
+        };
+        if let (true, Some(hsts)) = (ctx.tls, &route.settings.hsts) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
         }
-        match &ctx.route {
-            Some(route) => route.filters.response(upstream_response),
-            None => Ok(()),
-        }
+        route.filters.response(upstream_response)
     }
 
     async fn fail_to_proxy(

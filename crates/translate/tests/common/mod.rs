@@ -18,6 +18,7 @@ pub fn objects(yaml: &str) -> Objects {
             "Service" => objects.services.push(typed(value)),
             "EndpointSlice" => objects.endpoint_slices.push(typed(value)),
             "Secret" => objects.secrets.push(typed(value)),
+            "ConfigMap" => objects.config_maps.push(typed(value)),
             other => panic!("unexpected kind {other}"),
         }
     }
