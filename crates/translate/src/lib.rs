@@ -39,7 +39,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::Resource;
-use pingress_model::{Action, Backend, Cluster, ObjectRef, Respond, Route, Snapshot, VirtualHost};
+use pingress_model::{Backend, Cluster, ObjectRef, Route, Snapshot, VirtualHost};
 
 use crate::backend::Resolver;
 use crate::class::ClassFilter;
@@ -206,18 +206,8 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 .map(|(path, claim)| {
                     let annotations = claim.annotations.clone();
                     let Backend { cluster, ingress } = backend(claim);
-                    let mut route = Route {
-                        ssl_redirect: annotations.ssl_redirect,
-                        https_redirect: annotations.https_redirect,
-                        policy: annotations.route.clone(),
-                        ..Route::forward(path, cluster, ingress)
-                    };
-                    if !annotations.blocked.is_empty() {
-                        route.action = Action::Respond(Respond {
-                            status: 503,
-                            body: None,
-                        });
-                    }
+                    let mut route = Route::forward(path, cluster, ingress);
+                    annotations.apply(&mut route);
                     route
                 })
                 .collect(),

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::Resource;
-use pingress_model::{ClusterPolicy, HttpsRedirect, ObjectRef, RoutePolicy};
+use pingress_model::{
+    Action, ClusterPolicy, HttpsRedirect, ObjectRef, Respond, Route, RoutePolicy,
+};
 
 use crate::configmap::IngressDefaults;
 use crate::diagnostic::Diagnostics;
@@ -117,6 +119,22 @@ impl IngressAnnotations {
             cluster: balance::parse(&mut a),
             blocked,
             ignored,
+        }
+    }
+}
+
+impl IngressAnnotations {
+    /// Puts what the annotations say into one of the Ingress's routes (a plain forwarding
+    /// route to its backend when called).
+    pub fn apply(&self, route: &mut Route) {
+        route.ssl_redirect = self.ssl_redirect;
+        route.https_redirect = self.https_redirect;
+        route.policy = self.route.clone();
+        if !self.blocked.is_empty() {
+            route.action = Action::Respond(Respond {
+                status: 503,
+                body: None,
+            });
         }
     }
 }
