@@ -15,7 +15,7 @@
 //! |     |-- action:  Forward(BackendSet { backends: [WeightedBackend], alternatives })
 //! |     |            | Redirect { code, location } | Respond { status, body }
 //! |     |-- filters: [Filter]  (ordered; each runs in the phase that owns it)
-//! |     |-- ssl_redirect, https_redirect, policy (timeouts, retries, body size),
+//! |     |-- ssl_redirect, https_redirect, policy (timeouts, retries, body size, fallbacks),
 //! |     |   origin (the declaring object)
 //! |-- default_backend: Option<Backend>
 //! |-- clusters: ClusterId -> Cluster { endpoints: [Endpoint], policy }
@@ -49,9 +49,9 @@ pub use crate::cluster::{
 };
 pub use crate::object::{ObjectRef, ParseObjectRefError};
 pub use crate::route::{
-    Action, Alternative, Backend, BackendSet, Condition, Filter, HeaderChanges, HostMatch,
-    HttpsRedirect, Location, PathMatch, Redirect, RegexPath, Respond, Route, RoutePolicy,
-    StringMatch, VirtualHost, WeightedBackend, MAX_RETRIES,
+    Action, Alternative, Backend, BackendSet, Condition, ErrorPages, Fallback, Filter,
+    HeaderChanges, HostMatch, HttpsRedirect, Location, PathMatch, Redirect, RegexPath, Respond,
+    Retry, RetryOn, Route, RoutePolicy, StringMatch, VirtualHost, WeightedBackend, MAX_RETRIES,
 };
 pub use crate::settings::{Cidr, Hsts, Settings};
 pub use crate::tls::{Certificate, CertificateId, Tls, TlsHost};
@@ -60,7 +60,7 @@ pub use crate::tls::{Certificate, CertificateId, Tls, TlsHost};
 /// would make an older gateway misread a newer controller's Snapshot (or the reverse): a field
 /// or variant added, removed or given another meaning. A gateway refuses a Snapshot of another
 /// schema and keeps serving its last good one (crates/channel).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The whole routing configuration, versioned by `generation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -140,7 +140,7 @@ pub struct Route {
     pub ssl_redirect: bool,
     /// How that redirect is made, and whether it is made for hosts without TLS too.
     pub https_redirect: HttpsRedirect,
-    /// Timeouts, retries and the body limit.
+    /// Timeouts, retries, the body limit and the fallbacks.
     pub policy: RoutePolicy,
     /// The object that declared the route (for logs, metrics and status).
     pub origin: ObjectRef,
@@ -298,7 +298,7 @@ pub struct HeaderChanges {
     pub remove: Vec<String>,
 }
 
-/// Most retries an Ingress may ask for.
+/// Most retries `pingress.io/retries` may ask for.
 pub const MAX_RETRIES: u8 = 5;
 
 /// How requests on a route talk to upstreams. `None` means the gateway's default (its flags).
@@ -307,12 +307,190 @@ pub struct RoutePolicy {
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
     pub send_timeout: Option<Duration>,
-    /// Extra attempts on another endpoint for idempotent requests whose upstream failed after
-    /// the request was sent (0..=[`MAX_RETRIES`]). Connection failures before anything was sent
-    /// are retried regardless of this setting.
-    pub retries: u8,
+    /// When a failed attempt is tried again on another endpoint, and how often.
+    pub retry: Retry,
     /// Largest request body accepted, in bytes (`413` beyond it); `Some(0)` means no limit.
     pub max_body_size: Option<u64>,
+    /// Who answers when the backend cannot: a stand-in while it has no ready endpoint, and the
+    /// backend that replaces error responses.
+    pub fallback: Fallback,
+}
+
+/// ingress-nginx's `proxy_next_upstream`, `_tries` and `_timeout`: which failures of an attempt
+/// are tried again on another endpoint, how many attempts a request makes, and for how long.
+/// The default is ingress-nginx's: `error timeout`, 3 tries, no time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retry {
+    pub on: RetryOn,
+    /// Attempts in all, the first included; `0`: no limit but the endpoints.
+    pub tries: u32,
+    /// No attempt starts this long after the first one did; `None`: no limit.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            on: RetryOn::ERROR.with(RetryOn::TIMEOUT),
+            tries: 3,
+            timeout: None,
+        }
+    }
+}
+
+/// The failures a retry is made for: a set of ingress-nginx's `proxy-next-upstream` tokens.
+/// Empty is `off`: nothing is retried, not even a refused connection.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "Vec<String>", try_from = "Vec<String>")]
+pub struct RetryOn(u16);
+
+impl RetryOn {
+    /// The connection failed: while connecting, sending the request or reading the response
+    /// header.
+    pub const ERROR: RetryOn = RetryOn(1);
+    /// Connecting, sending or waiting for the response header timed out.
+    pub const TIMEOUT: RetryOn = RetryOn(1 << 1);
+    /// The endpoint answered something that is not an HTTP response header.
+    pub const INVALID_HEADER: RetryOn = RetryOn(1 << 2);
+    /// Also requests with a method that is not idempotent (`POST`, `PATCH`, `LOCK`) once they
+    /// were sent; without it they are retried only when nothing was sent.
+    pub const NON_IDEMPOTENT: RetryOn = RetryOn(1 << 3);
+    /// The statuses that may be retried (`http_500`, ...), each with its own bit.
+    pub const STATUSES: [u16; 7] = [500, 502, 503, 504, 403, 404, 429];
+    /// Every token, in ingress-nginx's spelling.
+    const TOKENS: [(&'static str, RetryOn); 11] = [
+        ("error", RetryOn::ERROR),
+        ("timeout", RetryOn::TIMEOUT),
+        ("invalid_header", RetryOn::INVALID_HEADER),
+        ("http_500", RetryOn::status_bit(0)),
+        ("http_502", RetryOn::status_bit(1)),
+        ("http_503", RetryOn::status_bit(2)),
+        ("http_504", RetryOn::status_bit(3)),
+        ("http_403", RetryOn::status_bit(4)),
+        ("http_404", RetryOn::status_bit(5)),
+        ("http_429", RetryOn::status_bit(6)),
+        ("non_idempotent", RetryOn::NON_IDEMPOTENT),
+    ];
+    const STATUS_MASK: u16 = 0x7f << 4;
+
+    const fn status_bit(index: usize) -> RetryOn {
+        RetryOn(1 << (4 + index))
+    }
+
+    /// `off`: nothing.
+    pub const fn off() -> RetryOn {
+        RetryOn(0)
+    }
+
+    /// This set and `other`.
+    pub const fn with(self, other: RetryOn) -> RetryOn {
+        RetryOn(self.0 | other.0)
+    }
+
+    /// Whether every failure of `other` is in this set.
+    pub const fn contains(self, other: RetryOn) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// The token's failure: `error`, `http_502`, `non_idempotent`, ...; `None` for another
+    /// word (`off` is no failure but the empty set, see [`RetryOn::off`]).
+    pub fn token(token: &str) -> Option<RetryOn> {
+        Self::TOKENS
+            .iter()
+            .find(|(t, _)| *t == token)
+            .map(|(_, on)| *on)
+    }
+
+    /// Whether a response with `status` is retried.
+    #[inline]
+    pub fn status(self, status: u16) -> bool {
+        self.0 & Self::STATUS_MASK != 0
+            && Self::STATUSES
+                .iter()
+                .position(|s| *s == status)
+                .is_some_and(|i| self.contains(Self::status_bit(i)))
+    }
+
+    /// Whether any status is retried.
+    pub const fn any_status(self) -> bool {
+        self.0 & Self::STATUS_MASK != 0
+    }
+}
+
+impl fmt::Display for RetryOn {
+    /// The tokens, space-separated, `non_idempotent` last (as ingress-nginx writes them);
+    /// `off` for none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tokens: Vec<&str> = Vec::from(*self).into_iter().collect();
+        if tokens.is_empty() {
+            return f.write_str("off");
+        }
+        f.write_str(&tokens.join(" "))
+    }
+}
+
+impl fmt::Debug for RetryOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RetryOn({self})")
+    }
+}
+
+impl From<RetryOn> for Vec<&'static str> {
+    fn from(on: RetryOn) -> Self {
+        RetryOn::TOKENS
+            .iter()
+            .filter(|(_, bit)| on.contains(*bit))
+            .map(|(token, _)| *token)
+            .collect()
+    }
+}
+
+impl From<RetryOn> for Vec<String> {
+    fn from(on: RetryOn) -> Self {
+        Vec::<&str>::from(on)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for RetryOn {
+    type Error = String;
+
+    fn try_from(tokens: Vec<String>) -> Result<Self, Self::Error> {
+        tokens.iter().try_fold(RetryOn::off(), |on, token| {
+            RetryOn::token(token)
+                .map(|bit| on.with(bit))
+                .ok_or_else(|| format!("{token:?} is not a proxy-next-upstream token"))
+        })
+    }
+}
+
+/// Who answers for a route's backend when it cannot: ingress-nginx's `default-backend` and
+/// `custom-http-errors` (with `disable-proxy-intercept-errors`). Both empty for most routes,
+/// which then pay nothing for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fallback {
+    /// Serves the route's requests (path unchanged, `X-Code: 503` and the route's identity
+    /// added) while the chosen backend has no ready endpoint.
+    pub no_endpoints: Option<ClusterId>,
+    /// Responses replaced by an error backend's answer.
+    pub errors: Option<ErrorPages>,
+}
+
+/// The statuses replaced by another backend's answer (nginx's `error_page` with
+/// `proxy_intercept_errors`): that backend gets the request with path `/`, `X-Code` and the
+/// route's identity, and the client gets its answer instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorPages {
+    /// Sorted and distinct, each from 300 to 599.
+    pub codes: Vec<u16>,
+    /// Where the replacement request goes; `None`: there is no error backend, and the gateway
+    /// answers `404` (as ingress-nginx's built-in default backend does).
+    pub backend: Option<ClusterId>,
+    /// Upstream responses with these statuses are replaced; otherwise only the gateway's own
+    /// (`502`, `503`, `504`) are.
+    pub intercept: bool,
 }
 
 /// A destination declared by an object: the Snapshot's default backend.

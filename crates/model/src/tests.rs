@@ -146,3 +146,32 @@ fn certificate_debug_never_shows_the_key() {
         "{debug}"
     );
 }
+
+#[test]
+fn retry_tokens_serialize_as_ingress_nginx_spells_them() {
+    let on = RetryOn::token("http_502")
+        .unwrap()
+        .with(RetryOn::NON_IDEMPOTENT)
+        .with(RetryOn::ERROR);
+    let json = serde_json::to_string(&on).unwrap();
+    assert_eq!(json, r#"["error","http_502","non_idempotent"]"#);
+    assert_eq!(serde_json::from_str::<RetryOn>(&json).unwrap(), on);
+    assert_eq!(on.to_string(), "error http_502 non_idempotent");
+    assert_eq!(RetryOn::off().to_string(), "off");
+    assert!(serde_json::from_str::<RetryOn>(r#"["sometimes"]"#).is_err());
+    // (status, retried)
+    for (status, retried) in [(502, true), (503, false), (500, false), (200, false)] {
+        assert_eq!(on.status(status), retried, "{status}");
+    }
+    assert!(on.any_status() && !RetryOn::ERROR.any_status());
+    assert!(
+        !RetryOn::off().contains(RetryOn::off()),
+        "nothing is in off"
+    );
+    let default = Retry::default();
+    assert_eq!(
+        (default.on.to_string(), default.tries, default.timeout),
+        ("error timeout".to_string(), 3, None),
+        "ingress-nginx's defaults (config.go NewDefault)"
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Resolution follows the cluster's own wiring: Ingress port (number or name) → the Service's
 //! port → that port's name → the same-named port of the Service's EndpointSlices → the ready
-//! addresses of those slices with that slice port.
+//! addresses of those slices with that slice port. With `service-upstream` the one endpoint is
+//! the Service's cluster IP and port instead (kube-proxy then spreads the connections).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -149,12 +150,28 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The ready endpoints of a backend. An error (field relative to the backend) means the
-    /// backend cannot be resolved at all; no ready endpoints is not an error. Problems with
-    /// individual EndpointSlices are reported to `diagnostics` and the slice is skipped.
+    /// The first port of Service `name`, by number: the backend of a `default-backend`
+    /// annotation (as ingress-nginx takes it). `None` when the Service or its ports are
+    /// missing.
+    pub fn first_port(&self, name: &ObjectRef) -> Option<ServiceRef> {
+        let service = self.services.get(name)?;
+        let port = service.spec.as_ref()?.ports.as_deref()?.first()?;
+        let number = u16::try_from(port.port).ok().filter(|&p| p != 0)?;
+        Some(ServiceRef {
+            service: name.clone(),
+            port: PortRef::Number(number),
+        })
+    }
+
+    /// The ready endpoints of a backend; with `service_upstream`, its Service's cluster IP and
+    /// port instead (a headless Service has none: its endpoints are used, with a warning). An
+    /// error (field relative to the backend) means the backend cannot be resolved at all; no
+    /// ready endpoints is not an error. Problems with individual EndpointSlices are reported to
+    /// `diagnostics` and the slice is skipped.
     pub fn resolve(
         &self,
         backend: &ServiceRef,
+        service_upstream: bool,
         diagnostics: &mut Diagnostics,
     ) -> Result<Cluster, Invalid> {
         let name = &backend.service;
@@ -183,6 +200,20 @@ impl<'a> Resolver<'a> {
                 };
                 Invalid::new(".service.port", format!("Service {name} has no {port}"))
             })?;
+        if service_upstream {
+            if let Some(endpoint) = cluster_endpoint(service, port) {
+                return Ok(Cluster {
+                    endpoints: vec![endpoint],
+                    policy: Default::default(),
+                });
+            }
+            diagnostics.warning(
+                Service::KIND,
+                name,
+                "spec.clusterIP",
+                "service-upstream asked for, but the Service has no cluster IP (headless); its endpoints are used",
+            );
+        }
         let port_name = port.name.as_deref().unwrap_or_default();
 
         let mut endpoints = BTreeSet::new();
@@ -195,6 +226,16 @@ impl<'a> Resolver<'a> {
             policy: Default::default(),
         })
     }
+}
+
+/// The Service's cluster IP with the Service port; `None` for a headless Service (`None`) or
+/// one without an address.
+fn cluster_endpoint(service: &Service, port: &ServicePort) -> Option<Endpoint> {
+    let ip: IpAddr = service.spec.as_ref()?.cluster_ip.as_deref()?.parse().ok()?;
+    let port = u16::try_from(port.port).ok().filter(|&p| p != 0)?;
+    Some(Endpoint {
+        addr: SocketAddr::new(ip, port),
+    })
 }
 
 /// The ready endpoints of one EndpointSlice for the slice port named `port_name` (`""` for an

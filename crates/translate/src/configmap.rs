@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::Resource;
-use pingress_model::{Cidr, Hsts, HttpsRedirect, ObjectRef, RoutePolicy, Settings};
+use pingress_model::{Cidr, Hsts, HttpsRedirect, ObjectRef, Retry, RoutePolicy, Settings};
 
+use crate::annotations::{parse_codes, parse_next_upstream};
 use crate::diagnostic::Diagnostics;
 use crate::units::{parse_duration, parse_size, HOUR, MS};
 
@@ -23,8 +24,25 @@ pub(crate) struct IngressDefaults {
     /// `force-ssl-redirect`, `preserve-trailing-slash`, `use-port-in-redirects`.
     pub https: HttpsRedirect,
     /// `proxy-connect-timeout`, `proxy-read-timeout`, `proxy-send-timeout`,
-    /// `proxy-body-size`; `None`: the gateway's flags.
+    /// `proxy-body-size`; `None`: the gateway's flags. `proxy-next-upstream`,
+    /// `proxy-next-upstream-tries`, `proxy-next-upstream-timeout` (`retry`).
     pub route: RoutePolicy,
+    /// `retry-non-idempotent`: `non_idempotent` added to every Ingress's retry policy.
+    pub retry_non_idempotent: bool,
+    /// `custom-http-errors` and `disable-proxy-intercept-errors`.
+    pub errors: ErrorDefaults,
+    /// `service-upstream`.
+    pub service_upstream: bool,
+}
+
+/// The ConfigMap's custom errors: they go to the global default backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ErrorDefaults {
+    /// Sorted, distinct, 300..=599.
+    pub codes: Vec<u16>,
+    /// `disable-proxy-intercept-errors`: upstream responses are not replaced (the gateway's
+    /// own errors still are).
+    pub disable_intercept: bool,
 }
 
 impl Default for IngressDefaults {
@@ -33,6 +51,9 @@ impl Default for IngressDefaults {
             ssl_redirect: true,
             https: HttpsRedirect::default(),
             route: RoutePolicy::default(),
+            retry_non_idempotent: false,
+            errors: ErrorDefaults::default(),
+            service_upstream: false,
         }
     }
 }
@@ -100,6 +121,13 @@ pub const KEYS: &[(&str, KeySupport)] = &[
     // Hosts and headers.
     // Canary and session affinity.
     // Fallbacks, errors and retries.
+    ("custom-http-errors", Differs("the statuses go to the default backend of the oldest Ingress with `spec.defaultBackend`, in the place of `--default-backend-service` (without one, or without a ready endpoint in it, they are answered `404`, as ingress-nginx's built-in default backend does); of the gateway's own errors only `502`, `503` and `504` are replaced; the catch-all default backend's own answers are passed on")),
+    ("disable-proxy-intercept-errors", Exact),
+    ("proxy-next-upstream", Differs("a retry never goes to an endpoint the request already tried (ingress-nginx's balancer may pick the same one), a cluster's retry budget bounds retries, and a request whose body was over 64 KiB is not retried once sent")),
+    ("proxy-next-upstream-tries", Differs("at most 6 attempts, and no more than the cluster has endpoints (`0` means that many)")),
+    ("proxy-next-upstream-timeout", Exact),
+    ("retry-non-idempotent", Exact),
+    ("service-upstream", Exact),
 ];
 
 /// The entry of a ConfigMap key.
@@ -244,9 +272,18 @@ impl Keys<'_> {
                 connect_timeout: self.duration("proxy-connect-timeout"),
                 read_timeout: self.duration("proxy-read-timeout"),
                 send_timeout: self.duration("proxy-send-timeout"),
-                retries: 0,
+                retry: self.retry(),
                 max_body_size,
+                fallback: Default::default(),
             },
+            retry_non_idempotent: self.boolean("retry-non-idempotent").unwrap_or(false),
+            errors: ErrorDefaults {
+                codes: self.error_codes(),
+                disable_intercept: self
+                    .boolean("disable-proxy-intercept-errors")
+                    .unwrap_or(false),
+            },
+            service_upstream: self.boolean("service-upstream").unwrap_or(false),
         };
         let settings = Settings {
             http_redirect_code,
@@ -255,6 +292,69 @@ impl Keys<'_> {
             underscores_in_headers: self.boolean("enable-underscores-in-headers"),
         };
         Global { settings, defaults }
+    }
+
+    /// `proxy-next-upstream`, `-tries` and `-timeout` (seconds, `0`: no limit); each bad value
+    /// is reported and ingress-nginx's default (`error timeout`, 3, 0) kept.
+    fn retry(&mut self) -> Retry {
+        let mut retry = Retry::default();
+        if let Some(value) = self.data.get("proxy-next-upstream").cloned() {
+            match parse_next_upstream(&value) {
+                Ok(on) => retry.on = on,
+                Err(_) => self.invalid(
+                    "proxy-next-upstream",
+                    &value,
+                    "space-separated tokens of error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off",
+                ),
+            }
+        }
+        if let Some(value) = self.data.get("proxy-next-upstream-tries").cloned() {
+            let tries = Some(value.as_str())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse().ok());
+            match tries {
+                Some(tries) => retry.tries = tries,
+                None => self.invalid(
+                    "proxy-next-upstream-tries",
+                    &value,
+                    "a number of attempts, the first included (0: no limit)",
+                ),
+            }
+        }
+        if let Some(value) = self.data.get("proxy-next-upstream-timeout").cloned() {
+            match parse_duration(&value) {
+                Some(limit) => retry.timeout = Some(limit).filter(|d| !d.is_zero()),
+                None => self.invalid(
+                    "proxy-next-upstream-timeout",
+                    &value,
+                    "a number of seconds (0: no limit)",
+                ),
+            }
+        }
+        retry
+    }
+
+    /// `custom-http-errors`: as ingress-nginx, each item that is not a status from 300 to 599
+    /// is reported and dropped; the others are kept.
+    fn error_codes(&mut self) -> Vec<u16> {
+        let Some(value) = self.data.get("custom-http-errors").cloned() else {
+            return Vec::new();
+        };
+        let mut codes = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match parse_codes(item, 300..=599) {
+                Ok(code) => codes.extend(code),
+                Err(_) => self.diagnostics.error(
+                    ConfigMap::KIND,
+                    self.id,
+                    Self::field("custom-http-errors"),
+                    format!("invalid status {item:?}: expected a status from 300 to 599; left out"),
+                ),
+            }
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        codes
     }
 
     /// `hsts` and `hsts-*`: a header only when asked for (Pingress does not send HSTS unless

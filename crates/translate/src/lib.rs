@@ -24,6 +24,7 @@ mod backend;
 mod class;
 mod configmap;
 mod diagnostic;
+mod fallback;
 mod host;
 mod names;
 mod object;
@@ -41,11 +42,12 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::Resource;
 use pingress_model::{Backend, Cluster, ObjectRef, Route, Snapshot, VirtualHost};
 
-use crate::backend::Resolver;
+use crate::backend::{Resolver, ServiceRef};
 use crate::class::ClassFilter;
 use crate::diagnostic::Diagnostics;
+use crate::fallback::Fallbacks;
 pub use crate::object::object_ref;
-use crate::table::{Claim, RouteTable};
+use crate::table::RouteTable;
 use crate::tls::TlsTable;
 
 pub use crate::annotations::catalog;
@@ -172,31 +174,48 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
     );
 
     let resolver = Resolver::new(&objects.services, &objects.endpoint_slices);
-    let mut clusters = BTreeMap::new();
-    let mut backend = |claim: Claim| {
-        let id = claim.service.cluster_id();
-        let resolved = clusters
-            .entry(id.clone())
-            .or_insert_with(|| resolver.resolve(&claim.service, &mut diagnostics));
-        if let Err(invalid) = resolved {
-            diagnostics.invalid(
-                Ingress::KIND,
-                &claim.ingress,
-                &claim.backend_field,
-                invalid.clone(),
-            );
-        }
-        Backend {
-            cluster: id,
-            ingress: claim.ingress,
-        }
-    };
     let RouteTable {
         routes,
         default_backend,
         clusters: mut policies,
         ignored_annotations,
     } = table;
+    let mut clusters = BTreeMap::new();
+    // The cluster of a backend, resolved once, and how many ready endpoints it has.
+    let mut cluster = |service: &ServiceRef, diagnostics: &mut Diagnostics| {
+        let id = service.cluster_id();
+        let service_upstream = policies.get(&id).is_some_and(|o| o.service_upstream);
+        let endpoints = clusters
+            .entry(id.clone())
+            .or_insert_with(|| resolver.resolve(service, service_upstream, diagnostics))
+            .as_ref()
+            .map(|c| c.endpoints.len())
+            .map_err(Clone::clone);
+        (id, endpoints)
+    };
+    let default_backend = default_backend.map(|claim| {
+        let (id, resolved) = cluster(&claim.service, &mut diagnostics);
+        let endpoints = match resolved {
+            Ok(endpoints) => endpoints,
+            Err(invalid) => {
+                diagnostics.invalid(Ingress::KIND, &claim.ingress, &claim.backend_field, invalid);
+                0
+            }
+        };
+        let backend = Backend {
+            cluster: id,
+            ingress: claim.ingress,
+        };
+        (backend, endpoints)
+    });
+    // The global default backend, where the ConfigMap's custom errors go: the Snapshot's
+    // default backend, when it has a ready endpoint.
+    let error_backend = default_backend
+        .as_ref()
+        .filter(|(_, endpoints)| *endpoints > 0)
+        .map(|(backend, _)| backend.cluster.clone());
+    let default_backend = default_backend.map(|(backend, _)| backend);
+    let mut fallbacks = Fallbacks::new(&resolver, error_backend);
     let virtual_hosts = routes
         .into_iter()
         .map(|(host, routes)| VirtualHost {
@@ -205,15 +224,25 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 .into_iter()
                 .map(|(path, claim)| {
                     let annotations = claim.annotations.clone();
-                    let Backend { cluster, ingress } = backend(claim);
-                    let mut route = Route::forward(path, cluster, ingress);
+                    let (cluster_id, resolved) = cluster(&claim.service, &mut diagnostics);
+                    if let Err(invalid) = resolved {
+                        diagnostics.invalid(
+                            Ingress::KIND,
+                            &claim.ingress,
+                            &claim.backend_field,
+                            invalid,
+                        );
+                    }
+                    let fallback =
+                        fallbacks.of(&claim.ingress, &annotations, &mut cluster, &mut diagnostics);
+                    let mut route = Route::forward(path, cluster_id, claim.ingress);
                     annotations.apply(&mut route);
+                    route.policy.fallback = fallback;
                     route
                 })
                 .collect(),
         })
         .collect();
-    let default_backend = default_backend.map(backend);
 
     let mut ingresses: Vec<ObjectRef> = ours.iter().map(|i| object_ref(&i.metadata)).collect();
     ingresses.sort();

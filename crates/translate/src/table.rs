@@ -33,6 +33,8 @@ pub(crate) struct Claim {
 pub(crate) struct ClusterOwner {
     pub ingress: ObjectRef,
     pub policy: ClusterPolicy,
+    /// `service-upstream`: the cluster is the Service's cluster IP.
+    pub service_upstream: bool,
 }
 
 /// The winning claims. Ingresses must be added in precedence order (oldest first): the first
@@ -192,10 +194,25 @@ fn use_cluster(
             entry.insert(ClusterOwner {
                 ingress: claim.ingress.clone(),
                 policy: claim.annotations.cluster.clone(),
+                service_upstream: claim.annotations.service_upstream,
             });
         }
         Entry::Occupied(entry) => {
             let owner = entry.get();
+            if owner.service_upstream != claim.annotations.service_upstream {
+                let message = format!(
+                    "service-upstream {} for Service {} ignored: Ingress {} decides it (oldest Ingress wins)",
+                    claim.annotations.service_upstream,
+                    entry.key(),
+                    owner.ingress
+                );
+                diagnostics.warning(
+                    Ingress::KIND,
+                    &claim.ingress,
+                    "metadata.annotations",
+                    message,
+                );
+            }
             if owner.policy != claim.annotations.cluster {
                 let message = format!(
                     "load-balancing and health-check annotations for Service {} ignored: set by \

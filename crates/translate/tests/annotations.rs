@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::objects;
-use pingress_model::{Balance, ClusterId, ClusterPolicy, HashKey, HealthCheck, RoutePolicy};
+use pingress_model::{Balance, ClusterId, ClusterPolicy, HashKey, HealthCheck, Retry, RoutePolicy};
 use pingress_translate::{translate, Options, Translation};
 
 /// Our IngressClass `pingress`, marked default; Service `default/web` (port 80) with one ready
@@ -202,36 +202,44 @@ fn proxy_timeouts() {
     }
 }
 
+/// `pingress.io/retries` is the twin of ingress-nginx's `proxy-next-upstream-tries`, counted in
+/// retries (attempts less one); unset, ingress-nginx's default of 3 tries.
 #[test]
 fn retries() {
     let bad = |value: &str| {
         vec![format!(
-            r#"error metadata.annotations["pingress.io/retries"]: invalid value {value:?}: expected an integer from 0 to 5; using the default 0"#
+            r#"error metadata.annotations["pingress.io/retries"]: invalid value {value:?}: expected an integer from 0 to 5; using 3 tries"#
         )]
     };
     #[rustfmt::skip]
-    let rows: Vec<(&str, u8, Vec<String>)> = vec![
-        ("", 0, vec![]),
-        (r#"pingress.io/retries: "0""#, 0, vec![]),
-        (r#"pingress.io/retries: "1""#, 1, vec![]),
-        (r#"pingress.io/retries: "5""#, 5, vec![]),
-        // Out of range is an error and 0, never clamped to 5.
-        (r#"pingress.io/retries: "6""#, 0, bad("6")),
-        (r#"pingress.io/retries: "255""#, 0, bad("255")),
-        (r#"pingress.io/retries: "256""#, 0, bad("256")),
-        (r#"pingress.io/retries: "-1""#, 0, bad("-1")),
-        (r#"pingress.io/retries: "+1""#, 0, bad("+1")),
-        (r#"pingress.io/retries: "2.0""#, 0, bad("2.0")),
-        (r#"pingress.io/retries: "two""#, 0, bad("two")),
-        (r#"pingress.io/retries: """#, 0, bad("")),
-        // No ingress-nginx twin: its proxy-next-upstream-tries is not read, and says so.
-        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "3""#, 0, vec![
-            r#"warning metadata.annotations["nginx.ingress.kubernetes.io/proxy-next-upstream-tries"]: this ingress-nginx annotation is not supported by Pingress and is ignored: not honoured yet (docs/annotations.md)"#.to_string(),
+    let rows: Vec<(&str, u32, Vec<String>)> = vec![
+        ("", 3, vec![]),
+        (r#"pingress.io/retries: "0""#, 1, vec![]),
+        (r#"pingress.io/retries: "1""#, 2, vec![]),
+        (r#"pingress.io/retries: "5""#, 6, vec![]),
+        // Out of range is an error and the default, never clamped to 5.
+        (r#"pingress.io/retries: "6""#, 3, bad("6")),
+        (r#"pingress.io/retries: "255""#, 3, bad("255")),
+        (r#"pingress.io/retries: "256""#, 3, bad("256")),
+        (r#"pingress.io/retries: "-1""#, 3, bad("-1")),
+        (r#"pingress.io/retries: "+1""#, 3, bad("+1")),
+        (r#"pingress.io/retries: "2.0""#, 3, bad("2.0")),
+        (r#"pingress.io/retries: "two""#, 3, bad("two")),
+        (r#"pingress.io/retries: """#, 3, bad("")),
+        // The twin counts attempts (e2e annotations/proxy.go sets 888888; 0 is no limit).
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "3""#, 3, vec![]),
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "888888""#, 888_888, vec![]),
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "0""#, 0, vec![]),
+        // The pingress.io/ spelling wins, even when invalid.
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "5", pingress.io/retries: "0""#, 1, vec![]),
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "5", pingress.io/retries: "x""#, 3, bad("x")),
+        (r#"nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "-1""#, 3, vec![
+            r#"error metadata.annotations["nginx.ingress.kubernetes.io/proxy-next-upstream-tries"]: invalid value "-1": expected a number of attempts, the first included (0: no limit); using 3 tries"#.to_string(),
         ]),
     ];
-    for (annotations, retries, expected) in rows {
+    for (annotations, tries, expected) in rows {
         let t = one(annotations);
-        assert_eq!(route_policy(&t).retries, retries, "{annotations}");
+        assert_eq!(route_policy(&t).retry.tries, tries, "{annotations}");
         assert_eq!(diagnostics(&t), expected, "{annotations}");
     }
 }
@@ -271,7 +279,7 @@ fn proxy_body_size() {
 fn overlong_values_are_refused_before_parsing() {
     let long = "1".repeat(257);
     let t = one(&format!(r#"pingress.io/retries: "{long}""#));
-    assert_eq!(route_policy(&t).retries, 0);
+    assert_eq!(route_policy(&t).retry.tries, 3, "the default");
     assert_eq!(
         diagnostics(&t),
         vec![r#"error metadata.annotations["pingress.io/retries"]: value of 257 bytes is longer than the 256 allowed; ignored"#.to_string()]
@@ -499,10 +507,10 @@ fn health_checks() {
 #[test]
 fn ssl_redirect_keeps_working() {
     // Parsed with the others (its own table is in tests/tls.rs).
-    let t = one(r#"nginx.ingress.kubernetes.io/ssl-redirect: "false", pingress.io/retries: "2""#);
+    let t = one(r#"nginx.ingress.kubernetes.io/ssl-redirect: "false", pingress.io/retries: "1""#);
     let route = &t.snapshot.virtual_hosts[0].routes[0];
     assert!(!route.ssl_redirect);
-    assert_eq!(route.policy.retries, 2);
+    assert_eq!(route.policy.retry.tries, 2);
     assert_eq!(diagnostics(&t), Vec::<String>::new());
 }
 
@@ -623,7 +631,7 @@ fn route_policy_is_per_ingress() {
         ingress(
             "old",
             OLD,
-            r#"pingress.io/proxy-read-timeout: "10s", pingress.io/retries: "2""#,
+            r#"pingress.io/proxy-read-timeout: "10s", pingress.io/retries: "4""#,
             "/old",
             "web",
         ),
@@ -654,7 +662,10 @@ fn route_policy_is_per_ingress() {
             "default/old".to_string(),
             RoutePolicy {
                 read_timeout: secs(10),
-                retries: 2,
+                retry: Retry {
+                    tries: 5,
+                    ..Retry::default()
+                },
                 ..RoutePolicy::default()
             },
         ),
@@ -676,7 +687,7 @@ fn unknown_and_unsupported_annotations_are_reported() {
             r#"warning metadata.annotations["pingress.io/retires"]: unknown pingress.io annotation, ignored (docs/annotations.md lists them all)"#,
         ]
     );
-    assert_eq!(route_policy(&t).retries, 1);
+    assert_eq!(route_policy(&t).retry.tries, 2);
 }
 
 /// How each kind of ingress-nginx annotation Pingress does not honour is reported, and what it

@@ -25,5 +25,7 @@ pub use certs::{CertStore, CertifiedKey};
 pub use choice::WeightedChoice;
 pub use generation::Generation;
 pub use live::{release, return_freed_memory, LiveConfig};
-pub use route::{Action, Forward, Location, RouteBackend, RouteInfo, RouteTarget};
+pub use route::{
+    Action, ErrorPages, Fallback, Forward, Location, RouteBackend, RouteInfo, RouteTarget,
+};
 pub use settings::{Flags, GatewaySettings, Shared};

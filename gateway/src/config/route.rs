@@ -8,6 +8,7 @@
 //! |           | Redirect { code, location } | Respond { status, body }
 //! |-- filters: policy::Filters (by phase)
 //! |-- policy: timeouts, retries, body limit
+//! |-- fallback: None, or { no_endpoints: upstream, errors: { codes, upstream, intercept } }
 //! `-- origin, and the route's own metrics for answers without a backend
 //! ```
 //!
@@ -38,6 +39,9 @@ pub struct RouteTarget {
     pub https_redirect: HttpsRedirect,
     /// The gateway-wide settings of the generation (shared by all its routes).
     pub settings: Arc<GatewaySettings>,
+    /// Who answers when the backend cannot (`default-backend`, `custom-http-errors`); `None`
+    /// for most routes.
+    pub fallback: Option<Box<Fallback>>,
     /// The declaring object.
     origin: ObjectRef,
     /// The route's bookkeeping when it answers without a backend.
@@ -80,6 +84,56 @@ struct Alternative {
     first: usize,
 }
 
+/// Who answers for a route's backend when it cannot ([`model::Fallback`]), compiled.
+pub struct Fallback {
+    /// Serves while the chosen backend has no ready endpoint.
+    pub no_endpoints: Option<Arc<Upstream>>,
+    /// Statuses replaced by an error backend's answer.
+    pub errors: Option<ErrorPages>,
+}
+
+/// [`model::ErrorPages`], compiled.
+pub struct ErrorPages {
+    /// Sorted.
+    codes: Box<[u16]>,
+    /// Where the replacement request goes; `None`: the gateway answers `404`.
+    pub backend: Option<Arc<Upstream>>,
+    /// Upstream responses are replaced, not only the gateway's own errors.
+    pub intercept: bool,
+}
+
+impl ErrorPages {
+    /// Whether `status` is replaced.
+    pub fn covers(&self, status: u16) -> bool {
+        self.codes.binary_search(&status).is_ok()
+    }
+}
+
+impl Fallback {
+    /// `None` when the route has no fallback.
+    fn compile(
+        fallback: &model::Fallback,
+        upstream: &mut impl FnMut(&ClusterId) -> Arc<Upstream>,
+    ) -> Option<Box<Self>> {
+        let no_endpoints = fallback.no_endpoints.as_ref().map(&mut *upstream);
+        let errors = fallback.errors.as_ref().map(|e| {
+            let mut codes = e.codes.clone();
+            codes.sort_unstable();
+            ErrorPages {
+                codes: codes.into(),
+                backend: e.backend.as_ref().map(&mut *upstream),
+                intercept: e.intercept,
+            }
+        });
+        (no_endpoints.is_some() || errors.is_some()).then(|| {
+            Box::new(Fallback {
+                no_endpoints,
+                errors,
+            })
+        })
+    }
+}
+
 /// One backend of a route.
 pub struct RouteBackend {
     pub upstream: Arc<Upstream>,
@@ -118,6 +172,7 @@ impl RouteTarget {
                     policy: RoutePolicy::default(),
                     https_redirect: HttpsRedirect::default(),
                     settings: settings.clone(),
+                    fallback: None,
                     origin: backend.ingress.clone(),
                     own: OnceLock::new(),
                 };
@@ -131,6 +186,7 @@ impl RouteTarget {
             }
         };
         let filters = Filters::compile(&route.filters);
+        let fallback = Fallback::compile(&route.policy.fallback, &mut upstream);
         let action = match (&route.action, &filters) {
             (_, Err(e)) => broken(format!("a filter does not compile: {e}")),
             (model::Action::Forward(set), _) => {
@@ -157,9 +213,15 @@ impl RouteTarget {
             policy: route.policy.clone(),
             https_redirect: route.https_redirect,
             settings: settings.clone(),
+            fallback,
             origin,
             own: OnceLock::new(),
         }
+    }
+
+    /// The object that declared the route.
+    pub fn origin(&self) -> &ObjectRef {
+        &self.origin
     }
 
     /// The backend `index` of a forwarding route.

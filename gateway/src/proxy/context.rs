@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pingora::proxy::Session;
+use pingress_model::Retry;
 
+use super::fallback::Leg;
 use super::Timeouts;
 use crate::config::{RouteInfo, RouteTarget};
 use crate::headers::ClientAddr;
@@ -38,6 +40,15 @@ impl Drop for InFlight {
     }
 }
 
+/// Why a response header was turned down before anything reached the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TurnedDown {
+    /// Its status is retried on another endpoint.
+    Retry,
+    /// Its status is replaced by an error page (the leg has switched).
+    ErrorPage,
+}
+
 /// What the phases learn about one request, filled in as they run.
 pub struct RequestCtx {
     pub(super) started: Instant,
@@ -58,10 +69,19 @@ pub struct RequestCtx {
     pub(super) endpoint_in_flight: Option<EndpointInFlight>,
     /// The route's timeouts (annotations, else the flags).
     pub(super) timeouts: Timeouts,
-    /// Retries the route allows after the request was sent (idempotent requests only).
-    pub(super) retries: u8,
-    /// Upstream attempts (`upstream_peer` calls).
+    /// Which request of the exchange is being made: to the route's backend, or a fallback's.
+    pub(super) leg: Leg,
+    /// Upstream attempts (`upstream_peer` calls that chose an endpoint), every leg's.
     pub(super) attempts: usize,
+    /// Attempts of the current leg.
+    pub(super) leg_attempts: usize,
+    /// When the current leg's first attempt was started (for the retry timeout).
+    pub(super) leg_started: Option<Instant>,
+    /// Attempts beyond each leg's first.
+    pub(super) retried: usize,
+    /// The last response header was turned down on purpose, and is no failure of its
+    /// endpoint: retried for its status, or replaced by an error page.
+    pub(super) turned_down: Option<TurnedDown>,
     /// When the last endpoint was chosen.
     pub(super) peer_chosen: Option<Instant>,
     /// The route's request body limit (`0`: none) and the body bytes read so far.
@@ -88,8 +108,12 @@ impl RequestCtx {
             client: None,
             endpoint_in_flight: None,
             timeouts,
-            retries: 0,
+            leg: Leg::Primary,
             attempts: 0,
+            leg_attempts: 0,
+            leg_started: None,
+            retried: 0,
+            turned_down: None,
             peer_chosen: None,
             body_limit: 0,
             body_read: 0,
@@ -143,7 +167,7 @@ impl RequestCtx {
     }
 
     /// Sends the request to backend `backend` of `target`, under the route's policy: its
-    /// timeouts over the flags', its retries, and `body_limit` (`0`: none).
+    /// timeouts over the flags', and `body_limit` (`0`: none).
     pub(super) fn route_to(&mut self, target: Arc<RouteTarget>, backend: usize, body_limit: u64) {
         let policy = &target.policy;
         self.body_limit = body_limit;
@@ -151,15 +175,43 @@ impl RequestCtx {
         t.connect = policy.connect_timeout.unwrap_or(t.connect);
         t.read = policy.read_timeout.unwrap_or(t.read);
         t.send = policy.send_timeout.unwrap_or(t.send);
-        self.retries = policy.retries;
         self.route = Some(target);
         self.backend = Some(backend);
     }
 
-    /// The upstream of the chosen backend.
+    /// The upstream of the current leg: the chosen backend's, or its fallback's.
     pub(super) fn upstream(&self) -> Option<&Arc<Upstream>> {
         let route = self.route.as_ref()?;
+        match self.leg {
+            Leg::Primary => self.backend_upstream(),
+            Leg::NoEndpoints => route.fallback.as_ref()?.no_endpoints.as_ref(),
+            Leg::ErrorPage(_) => route.fallback.as_ref()?.errors.as_ref()?.backend.as_ref(),
+        }
+    }
+
+    /// The upstream of the chosen backend, whatever the leg.
+    pub(super) fn backend_upstream(&self) -> Option<&Arc<Upstream>> {
+        let route = self.route.as_ref()?;
         Some(&route.backend(self.backend?)?.upstream)
+    }
+
+    /// The retry policy of the current leg: the route's, and ingress-nginx's default for an
+    /// error page (its named location inherits the server's).
+    pub(super) fn retry_policy(&self) -> Retry {
+        match (&self.route, self.leg) {
+            (Some(route), Leg::Primary | Leg::NoEndpoints) => route.policy.retry,
+            _ => Retry::default(),
+        }
+    }
+
+    /// Starts the next leg: its own attempts, endpoints and retry timeout.
+    pub(super) fn switch(&mut self, leg: Leg) {
+        self.leg = leg;
+        self.leg_attempts = 0;
+        self.leg_started = None;
+        self.tried.clear();
+        self.endpoint = None;
+        self.endpoint_in_flight = None;
     }
 
     /// The route's metrics and log labels, once resolved.

@@ -22,7 +22,7 @@ pub(super) fn finish(session: &Session, ctx: &RequestCtx, metrics: &Metrics, log
         upstream_duration: ctx.upstream_duration,
         request_bytes: session.body_bytes_read(),
         response_bytes: session.body_bytes_sent(),
-        retries: ctx.attempts.saturating_sub(1),
+        retries: ctx.retried,
     };
     let info = ctx.route_info();
     info.map_or(metrics.unmatched(), |i| &i.counters)

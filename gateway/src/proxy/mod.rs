@@ -6,11 +6,13 @@
 //! request_filter        admission (framing, sizes, path) -> route decision  admit.rs, decide.rs
 //!                       -> proxy, or the gateway's own answer               respond.rs
 //! upstream_peer         the next endpoint of the route's upstream           peer.rs
-//! fail_to_connect,      retry or not                                        retry.rs
+//!                       or a fallback's                                     fallback.rs
+//! fail_to_connect,      retry, or an error page, or not                     retry.rs
 //! error_while_proxy
 //! request_body_filter   the route's body limit
-//! upstream_request_filter   forwarding headers (crate::headers)
-//! upstream_response_filter  passive health, hop-by-hop headers, HSTS
+//! upstream_request_filter   forwarding headers (crate::headers), a fallback's request
+//! upstream_response_filter  passive health, a retry or an error page for the status,
+//!                           hop-by-hop headers, HSTS
 //! fail_to_proxy         error -> status, in one place                       status.rs
 //! logging               metrics and the access log                          log.rs
 //! ```
@@ -21,6 +23,7 @@
 mod admit;
 mod context;
 mod decide;
+mod fallback;
 mod log;
 mod peer;
 mod redirect;
@@ -37,7 +40,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::protocols::Digest;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 use pingora::{Error, ErrorType, Result};
 
 pub use context::RequestCtx;
@@ -48,8 +51,10 @@ use crate::headers;
 use crate::limits::{Connections, Limits, ProtectionMetrics, Reason};
 use crate::metrics::Metrics;
 use crate::request_id::RequestIds;
+use context::TurnedDown;
 use decide::Decision;
-use retry::AfterError;
+use fallback::Leg;
+use retry::{Attempt, Failure};
 
 /// Upstream connection and I/O timeouts: the flags, or a route's annotations.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +81,61 @@ pub struct IngressProxy {
     pub limits: Limits,
     pub connections: Arc<Connections>,
     pub protection: ProtectionMetrics,
+}
+
+impl IngressProxy {
+    /// Whether the failed attempt is tried again on another endpoint of the current leg.
+    fn retry(&self, session: &Session, ctx: &RequestCtx, failure: Failure) -> retry::Decision {
+        let Some(upstream) = ctx.upstream() else {
+            return retry::Decision::Fail;
+        };
+        let attempt = Attempt {
+            failure,
+            idempotent: session.req_header().method.is_idempotent(),
+            replayable: !session.as_ref().retry_buffer_truncated(),
+            responded: session.response_written().is_some(),
+            attempts: ctx.leg_attempts,
+            endpoints: upstream.endpoints().len(),
+            elapsed: ctx.leg_started.map_or(Duration::ZERO, |t| t.elapsed()),
+        };
+        retry::decide(&ctx.retry_policy(), &attempt, || upstream.allow_retry())
+    }
+
+    /// Switches to an error page when the route replaces the status the gateway would answer
+    /// for `e`, and nothing of a response went to the client yet; true when it did.
+    fn error_page(&self, session: &Session, ctx: &mut RequestCtx, e: &Error) -> bool {
+        let leg = status::for_error(e)
+            .filter(|_| session.response_written().is_none())
+            .filter(|_| !session.as_ref().retry_buffer_truncated())
+            .and_then(|code| fallback::error_page(ctx, code, false));
+        if let Some(leg) = leg {
+            ctx.switch(leg);
+        }
+        leg.is_some()
+    }
+
+    /// Whether a response header with `status` is turned down before it reaches the client:
+    /// retried on another endpoint (the route's `http_NNN` tokens), else replaced by an error
+    /// page (the route's custom errors, when it intercepts).
+    fn turn_down(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+    ) -> Option<TurnedDown> {
+        if ctx.retry_policy().on.status(status)
+            && self.retry(session, ctx, Failure::Status(status)) == retry::Decision::Retry
+        {
+            return Some(TurnedDown::Retry);
+        }
+        if session.as_ref().retry_buffer_truncated() {
+            // The body cannot be sent again: the response stands.
+            return None;
+        }
+        let leg = fallback::error_page(ctx, status, true)?;
+        ctx.switch(leg);
+        Some(TurnedDown::ErrorPage)
+    }
 }
 
 #[async_trait]
@@ -175,17 +235,15 @@ impl ProxyHttp for IngressProxy {
 
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.turned_down = None;
         ctx.record_attempt(false, &self.metrics);
-        let retry = ctx.upstream().is_some_and(|upstream| {
-            retry::after_connect_failure(ctx.attempts, upstream.endpoints().len(), || {
-                upstream.allow_retry()
-            })
-        });
+        let decision = self.retry(session, ctx, Failure::connect(&e));
+        let retry = decision == retry::Decision::Retry || self.error_page(session, ctx, &e);
         e.set_retry(retry);
         e
     }
@@ -198,24 +256,40 @@ impl ProxyHttp for IngressProxy {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
-        ctx.record_attempt(false, &self.metrics);
         let mut e = e.more_context(format!("Peer: {peer}"));
-        let replayable = session.req_header().method.is_idempotent()
-            && !session.as_ref().retry_buffer_truncated();
-        let upstream = ctx.upstream();
-        let decision = retry::after_error(
-            replayable,
-            upstream.is_some(),
-            ctx.attempts,
-            ctx.retries,
-            || upstream.is_some_and(|u| u.allow_retry()),
-        );
-        match decision {
-            AfterError::Retry => e.set_retry(true),
-            AfterError::Fail => e.set_retry(false),
-            AfterError::AsPingora => e.retry.decide_reuse(client_reused),
+        // A response header turned down on purpose (upstream_response_filter): the next
+        // attempt is already decided, and the endpoint did not fail.
+        if ctx.turned_down.is_some() && session.response_written().is_none() {
+            e.set_retry(true);
+            return e;
+        }
+        ctx.turned_down = None;
+        ctx.record_attempt(false, &self.metrics);
+        match self.retry(session, ctx, Failure::sent(&e)) {
+            retry::Decision::Retry => e.set_retry(true),
+            retry::Decision::AsPingora => {
+                e.retry.decide_reuse(client_reused);
+                if !e.retry() && self.error_page(session, ctx, &e) {
+                    e.set_retry(true);
+                }
+            }
+            retry::Decision::Fail => {
+                let page = self.error_page(session, ctx, &e);
+                e.set_retry(page);
+            }
         }
         e
+    }
+
+    /// A response replaced by an error page is no failure of its endpoint: no warning.
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        ctx: &RequestCtx,
+        _error: &Error,
+        _context: ProxyWarnLogContext,
+    ) -> bool {
+        ctx.turned_down == Some(TurnedDown::ErrorPage)
     }
 
     async fn connected_to_upstream(
@@ -273,17 +347,37 @@ impl ProxyHttp for IngressProxy {
             headers::drop_underscored(upstream_request);
         }
         upstream_request.insert_header(headers::REQUEST_ID, &ctx.request_id)?;
-        route.filters.upstream_request(upstream_request)
+        match ctx.leg {
+            Leg::Primary => route.filters.upstream_request(upstream_request),
+            Leg::NoEndpoints => {
+                fallback::rewrite(session, upstream_request, ctx)?;
+                route.filters.upstream_request(upstream_request)
+            }
+            // nginx's named error location sets its own headers and inherits none of the
+            // route's.
+            Leg::ErrorPage(_) => fallback::rewrite(session, upstream_request, ctx),
+        }
     }
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_duration = ctx.peer_chosen.map(|t| t.elapsed());
-        ctx.record_attempt(upstream_response.status.as_u16() < 500, &self.metrics);
+        let status = upstream_response.status.as_u16();
+        ctx.record_attempt(status < 500, &self.metrics);
+        let may_turn_down = ctx
+            .route
+            .as_ref()
+            .is_some_and(|r| r.fallback.is_some() || r.policy.retry.on.any_status());
+        if may_turn_down {
+            if let Some(turned_down) = self.turn_down(session, ctx, status) {
+                ctx.turned_down = Some(turned_down);
+                return Error::e_explain(ErrorType::HTTPStatus(status), "response turned down");
+            }
+        }
         headers::strip_response_hop_by_hop(upstream_response);
         let Some(route) = &ctx.route else {
             return Ok(());
@@ -291,7 +385,10 @@ impl ProxyHttp for IngressProxy {
         if let (true, Some(hsts)) = (ctx.tls, &route.settings.hsts) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
         }
-        route.filters.response(upstream_response)
+        match ctx.leg {
+            Leg::ErrorPage(_) => Ok(()),
+            Leg::Primary | Leg::NoEndpoints => route.filters.response(upstream_response),
+        }
     }
 
     async fn fail_to_proxy(
@@ -302,7 +399,11 @@ impl ProxyHttp for IngressProxy {
     ) -> FailToProxy {
         let code = status::for_error(e);
         if let Some(code) = code {
-            if let Err(write_error) = respond::status(session, code).await {
+            let written = match (ctx.leg, code) {
+                (Leg::ErrorPage(_), 404) => respond::error_page_404(session).await,
+                _ => respond::status(session, code).await,
+            };
+            if let Err(write_error) = written {
                 tracing::debug!("could not send the {code} error response: {write_error}");
             }
         }

@@ -16,6 +16,14 @@ pub(super) async fn status(session: &mut Session, code: u16) -> Result<()> {
         .await
 }
 
+/// Answers an error page that has no error backend to ask: `404`, as ingress-nginx's built-in
+/// default backend does.
+pub(super) async fn error_page_404(session: &mut Session) -> Result<()> {
+    session
+        .respond_error_with_body(404, Bytes::from_static(b"404 Not Found\n"))
+        .await
+}
+
 /// Answers `code` with `body`, or the gateway's short text for it.
 pub(super) async fn status_with(
     session: &mut Session,

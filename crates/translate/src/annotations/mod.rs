@@ -8,6 +8,7 @@
 
 mod balance;
 pub mod catalog;
+mod fallback;
 mod policy;
 mod redirect;
 
@@ -27,6 +28,7 @@ use crate::configmap::IngressDefaults;
 use crate::diagnostic::Diagnostics;
 use crate::units::{parse_duration, parse_size, show_duration};
 use catalog::Support;
+pub(crate) use fallback::{parse_codes, parse_next_upstream, FallbackAnnotations};
 
 /// Pingress's own annotation prefix.
 pub const PINGRESS_PREFIX: &str = "pingress.io";
@@ -72,6 +74,7 @@ pub(crate) fn read_names() -> impl Iterator<Item = Name> {
         policy::NAMES.as_slice(),
         balance::NAMES.as_slice(),
         redirect::NAMES.as_slice(),
+        fallback::NAMES.as_slice(),
     ]
     .into_iter()
     .flatten()
@@ -90,6 +93,12 @@ pub(crate) struct IngressAnnotations {
     /// Load balancing and health checks of every cluster the Ingress uses (if it is the
     /// oldest Ingress using it).
     pub cluster: ClusterPolicy,
+    /// `default-backend` and `custom-http-errors`, resolved into each route's
+    /// [`pingress_model::Fallback`] with the backends.
+    pub fallback: FallbackAnnotations,
+    /// `service-upstream`: the clusters the Ingress uses (if it is the oldest Ingress using
+    /// them) are their Services' cluster IPs.
+    pub service_upstream: bool,
     /// Annotations whose protection Pingress cannot give ([`Support::Blocked`]): when any is
     /// set, every route of the Ingress answers `503` rather than serve without it.
     pub blocked: Vec<String>,
@@ -112,11 +121,15 @@ impl IngressAnnotations {
         let mut a = Reader::new(ingress, id, prefix, diagnostics);
         let (blocked, ignored) = a.report_unread();
         let (ssl_redirect, https_redirect) = redirect::parse(&mut a, defaults);
+        let mut route = policy::parse(&mut a, defaults);
+        route.retry = fallback::retry(&mut a, defaults);
         IngressAnnotations {
             ssl_redirect,
             https_redirect,
-            route: policy::parse(&mut a, defaults),
+            route,
             cluster: balance::parse(&mut a),
+            fallback: fallback::parse(&mut a, defaults),
+            service_upstream: fallback::service_upstream(&mut a, defaults),
             blocked,
             ignored,
         }
@@ -125,11 +138,14 @@ impl IngressAnnotations {
 
 impl IngressAnnotations {
     /// Puts what the annotations say into one of the Ingress's routes (a plain forwarding
-    /// route to its backend when called).
+    /// route to its backend when called). Its `policy.fallback` is left to the caller, which
+    /// resolves the Services it names.
     pub fn apply(&self, route: &mut Route) {
         route.ssl_redirect = self.ssl_redirect;
         route.https_redirect = self.https_redirect;
+        let fallback = std::mem::take(&mut route.policy.fallback);
         route.policy = self.route.clone();
+        route.policy.fallback = fallback;
         if !self.blocked.is_empty() {
             route.action = Action::Respond(Respond {
                 status: 503,

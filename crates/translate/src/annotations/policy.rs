@@ -1,9 +1,10 @@
-//! A route's policy: upstream timeouts, retries and the request body limit.
+//! A route's policy: upstream timeouts and the request body limit (its retries are the
+//! fallbacks' business, `super::fallback`).
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use pingress_model::{RoutePolicy, MAX_RETRIES};
+use pingress_model::RoutePolicy;
 
 use super::{Name, Reader};
 use crate::configmap::IngressDefaults;
@@ -12,21 +13,20 @@ use crate::units::{HOUR, MS};
 const PROXY_CONNECT_TIMEOUT: Name = Name::twin("proxy-connect-timeout", "proxy-connect-timeout");
 const PROXY_READ_TIMEOUT: Name = Name::twin("proxy-read-timeout", "proxy-read-timeout");
 const PROXY_SEND_TIMEOUT: Name = Name::twin("proxy-send-timeout", "proxy-send-timeout");
-const RETRIES: Name = Name::own("retries");
 const PROXY_BODY_SIZE: Name = Name::twin("proxy-body-size", "proxy-body-size");
 
-pub(super) const NAMES: [Name; 5] = [
+pub(super) const NAMES: [Name; 4] = [
     PROXY_CONNECT_TIMEOUT,
     PROXY_READ_TIMEOUT,
     PROXY_SEND_TIMEOUT,
-    RETRIES,
     PROXY_BODY_SIZE,
 ];
 
 /// Proxy timeouts of a route.
 const PROXY_TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=HOUR;
 
-/// The route policy of every path the Ingress declares; what it leaves unset comes from the
+/// The route policy of every path the Ingress declares (retries and fallbacks left to
+/// `super::fallback`); what it leaves unset comes from the
 /// ConfigMap (`defaults`), else from the gateway's flags.
 pub(super) fn parse(a: &mut Reader, defaults: &IngressDefaults) -> RoutePolicy {
     let d = &defaults.route;
@@ -55,9 +55,7 @@ pub(super) fn parse(a: &mut Reader, defaults: &IngressDefaults) -> RoutePolicy {
         send_timeout: a
             .duration(PROXY_SEND_TIMEOUT, PROXY_TIMEOUT_RANGE, &send)
             .or(d.send_timeout),
-        retries: a
-            .integer(RETRIES, 0..=MAX_RETRIES, "the default 0")
-            .unwrap_or(0),
         max_body_size: a.size(PROXY_BODY_SIZE, &body).or(d.max_body_size),
+        ..RoutePolicy::default()
     }
 }
