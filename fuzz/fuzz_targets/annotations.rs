@@ -1,7 +1,7 @@
 //! Fuzzes the Ingress annotation parsers (`crates/translate/src/annotations.rs`) through the
 //! public entry that runs them, `pingress_translate::translate`: one Ingress of our class with
 //! one rule (`fuzz.example.com`, `Prefix /`) and the fuzzed annotations, so that the parsed
-//! settings come out on its route (`ssl_redirect`, timeouts, retries) and on its cluster
+//! settings come out on its route (`ssl_redirect`, timeouts, retries, fallbacks) and on its cluster
 //! (balance, health check).
 //!
 //! Checks:
@@ -36,7 +36,7 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use libfuzzer_sys::fuzz_target;
-use pingress_model::{Balance, HashKey, MAX_RETRIES};
+use pingress_model::{Balance, HashKey, Retry, RetryOn, MAX_RETRIES};
 use pingress_translate::{translate, Diagnostic, Objects, Options, Severity};
 
 // The supported annotations, as `ALL` in crates/translate/src/annotations.rs lists them:
@@ -57,7 +57,15 @@ const SEND_TIMEOUT: [&str; 2] = [
     "pingress.io/proxy-send-timeout",
     "nginx.ingress.kubernetes.io/proxy-send-timeout",
 ];
-const RETRIES: [&str; 1] = ["pingress.io/retries"];
+/// `pingress.io/retries` counts retries, its twin attempts.
+const RETRIES: [&str; 2] = [
+    "pingress.io/retries",
+    "nginx.ingress.kubernetes.io/proxy-next-upstream-tries",
+];
+const NEXT_UPSTREAM: [&str; 2] = [
+    "pingress.io/proxy-next-upstream",
+    "nginx.ingress.kubernetes.io/proxy-next-upstream",
+];
 const BODY_SIZE: [&str; 2] = [
     "pingress.io/proxy-body-size",
     "nginx.ingress.kubernetes.io/proxy-body-size",
@@ -191,6 +199,19 @@ const VALUES: &[&str] = &[
     "k",
     "0k",
     "18014398509481984k",
+    "error timeout",
+    "error timeout http_502",
+    "http_404 non_idempotent",
+    "off",
+    "error off",
+    "http_418",
+    "404,503",
+    "404, 503",
+    "302",
+    "600",
+    ",",
+    "web",
+    "other/web",
 ];
 
 /// The annotation map the input stands for.
@@ -470,17 +491,70 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    // retries: default 0.
-    said.check(&RETRIES, policy.retries == 0, |v| is_integer(v, 0));
-    if policy.retries != 0 {
+    // retries (proxy-next-upstream-tries): default 3 tries; the pingress.io/ spelling counts
+    // retries (0 to 5), the twin attempts (any number, 0: no limit).
+    let tries = policy.retry.tries;
+    let default_tries = Retry::default().tries;
+    let spells_default = |v: &str| match said.get(&RETRIES) {
+        Some((name, _)) if name.starts_with("pingress.io/") => is_integer(v, 2),
+        _ => is_integer(v, 3),
+    };
+    said.check(&RETRIES, tries == default_tries, spells_default);
+    if tries != default_tries {
         let (name, value) = said
             .get(&RETRIES)
-            .expect("retries set without the annotation");
+            .expect("tries set without the annotation");
+        let ok = if name.starts_with("pingress.io/") {
+            (1..=u32::from(MAX_RETRIES) + 1).contains(&tries)
+                && is_integer(value, u64::from(tries - 1))
+        } else {
+            is_integer(value, tries.into())
+        };
+        assert!(ok, "{name}: {value:?} gave {tries} tries");
+    }
+    // proxy-next-upstream: default `error timeout`; accepted values are the tokens.
+    let on = policy.retry.on;
+    let default_on = Retry::default().on;
+    said.check(&NEXT_UPSTREAM, on == default_on, |v| {
+        let mut tokens: Vec<&str> = v.split_whitespace().collect();
+        tokens.sort();
+        tokens == ["error", "timeout"]
+    });
+    if on != default_on {
+        let (name, value) = said
+            .get(&NEXT_UPSTREAM)
+            .expect("a retry policy without its annotation");
+        let tokens: Vec<&str> = value.split_whitespace().collect();
+        let expected = if tokens.contains(&"off") {
+            RetryOn::off()
+        } else {
+            tokens
+                .iter()
+                .filter_map(|t| RetryOn::token(t))
+                .fold(RetryOn::off(), RetryOn::with)
+        };
+        let known = tokens
+            .iter()
+            .all(|t| *t == "off" || RetryOn::token(t).is_some());
         assert!(
-            policy.retries <= MAX_RETRIES && is_integer(value, policy.retries.into()),
-            "{name}: {value:?} gave {} retries",
-            policy.retries
+            !tokens.is_empty() && known && on == expected,
+            "{name}: {value:?} gave {on}"
         );
+    }
+    // custom-http-errors: every code kept is a status from 400 to 599 the value names.
+    if let Some(errors) = &policy.fallback.errors {
+        let (name, value) = said
+            .get(&[
+                "pingress.io/custom-http-errors",
+                "nginx.ingress.kubernetes.io/custom-http-errors",
+            ])
+            .expect("custom errors without the annotation");
+        for code in &errors.codes {
+            assert!(
+                (400..=599).contains(code) && value.contains(&code.to_string()),
+                "{name}: {value:?} gave {code}"
+            );
+        }
     }
 
     // Thresholds: default unset.
