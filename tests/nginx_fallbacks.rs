@@ -160,7 +160,13 @@ fn default_backend_serves_a_route_whose_service_has_no_ready_endpoint() {
         assert_eq!(echoed(&r, name), value, "{name}: {}", r.body);
     }
     assert_eq!(r.body_field("path"), Some("/alma/armud"));
-    let post = send(&gw, "POST", "empty.test", "/form", &[]);
+    let post = send(
+        &gw,
+        "POST",
+        "empty.test",
+        "/form",
+        &[("x-format", "spoofed")],
+    );
     assert_eq!(
         post.backend(),
         Some("echo"),
@@ -175,6 +181,7 @@ fn default_backend_serves_a_route_whose_service_has_no_ready_endpoint() {
         (Some("POST"), Some("/form"), Some("4"))
     );
     assert_eq!(echoed(&post, "x-service-name"), Some("empty"));
+    assert_eq!(echoed(&post, "x-format"), None, "no Accept: no X-Format");
 
     // Without the annotation, or with a default backend that has no endpoint itself: 503
     // (ingress-nginx creates no custom default backend upstream without endpoints).

@@ -451,6 +451,29 @@ mod tests {
     }
 
     #[test]
+    fn fallbacks_compile_only_when_the_route_has_one() {
+        let none = Fallback::compile(&model::Fallback::default(), &mut upstream);
+        assert!(none.is_none(), "most routes pay nothing");
+        let fallback = model::Fallback {
+            no_endpoints: Some(cluster("echo")),
+            errors: Some(model::ErrorPages {
+                codes: vec![503, 404],
+                backend: None,
+                intercept: true,
+            }),
+        };
+        let compiled = Fallback::compile(&fallback, &mut upstream).unwrap();
+        let stand_in = compiled.no_endpoints.as_ref().unwrap();
+        assert_eq!(stand_in.id.service(), "echo");
+        let errors = compiled.errors.as_ref().unwrap();
+        // (status, replaced)
+        for (status, replaced) in [(404, true), (503, true), (500, false), (200, false)] {
+            assert_eq!(errors.covers(status), replaced, "{status}");
+        }
+        assert!(errors.backend.is_none() && errors.intercept);
+    }
+
+    #[test]
     fn routes_compile_their_action_and_fall_back_to_500_when_a_part_does_not() {
         let origin = ObjectRef::new("default", "ing");
         let mut route = model::Route::forward(PathMatch::prefix("/"), cluster("web"), origin);

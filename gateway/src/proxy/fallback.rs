@@ -92,8 +92,13 @@ pub(super) fn rewrite(
     };
     let client = session.req_header();
     upstream_request.insert_header(X_CODE, code.to_string())?;
-    if let Some(accept) = client.headers.get(http::header::ACCEPT) {
-        upstream_request.insert_header("x-format", accept.clone())?;
+    // nginx's `proxy_set_header X-Format $http_accept`: without an Accept, no X-Format at all
+    // (not the client's).
+    match client.headers.get(http::header::ACCEPT) {
+        Some(accept) => upstream_request.insert_header("x-format", accept.clone())?,
+        None => {
+            upstream_request.remove_header("x-format");
+        }
     }
     if let Some(route) = &ctx.route {
         let origin = route.origin();

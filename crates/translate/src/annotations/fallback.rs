@@ -117,7 +117,11 @@ fn default_backend(a: &mut Reader) -> Option<(String, String)> {
 /// `global` says whether it has one).
 fn error_codes(a: &mut Reader, global: bool) -> Option<Vec<u16>> {
     let Found { key, value, .. } = a.get(CUSTOM_HTTP_ERRORS)?;
-    match parse_codes(value, 400..=599) {
+    let parsed = match value.trim() {
+        "" => Err(String::new()),
+        _ => parse_codes(value, 400..=599),
+    };
+    match parsed {
         Ok(codes) if codes.is_empty() => None,
         Ok(codes) => Some(codes),
         Err(item) => {
