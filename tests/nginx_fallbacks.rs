@@ -93,6 +93,27 @@ fn wait_for(
     );
 }
 
+/// `GET https://HOST/TARGET` over HTTP/2 with curl: (status, HTTP version, headers and body).
+fn curl_h2(gw: &GatewayProcess, host: &str, target: &str) -> (u16, String, String) {
+    let port = gw.https.port();
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-k", "-i", "--http2", "--max-time", "10"])
+        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
+        .args(["-w", "\n%{http_code} %{http_version}"])
+        .arg(format!("https://{host}:{port}{target}"))
+        .output()
+        .expect("curl runs (scripts/install-deps --test installs it)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (body, last) = text.rsplit_once('\n').unwrap();
+    let (code, version) = last.split_once(' ').unwrap();
+    (code.parse().unwrap(), version.to_string(), body.to_string())
+}
+
 /// The echo body's header lines as `(name, value)`, for the rows below.
 fn echoed<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
     r.body_field(&format!("header:{name}"))
@@ -296,6 +317,17 @@ fn custom_http_errors_are_answered_by_the_error_backend() {
         errors.connections(),
         errors.requests()
     );
+    // Over HTTP/2 the same (curl over TLS, the gateway's self-signed certificate).
+    let (status, version, text) = curl_h2(&gw, host, "/missing/h2?x=1");
+    assert_eq!((status, version.as_str()), (200, "2"), "{text}");
+    for line in [
+        "backend=errors",
+        "path=/?x=1",
+        "header:x-code=404",
+        "header:x-original-uri=/missing/h2?x=1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
     let r = get(&gw, host, "/broken");
     assert_eq!(
         (r.backend(), echoed(&r, "x-code")),
