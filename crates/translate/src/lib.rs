@@ -44,10 +44,10 @@ use pingress_model::{Backend, Cluster, ObjectRef, Route, Snapshot, VirtualHost};
 
 use crate::backend::{Resolver, ServiceRef};
 use crate::class::ClassFilter;
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostics, Invalid};
 use crate::fallback::Fallbacks;
 pub use crate::object::object_ref;
-use crate::table::RouteTable;
+use crate::table::{Claim, RouteTable};
 use crate::tls::TlsTable;
 
 pub use crate::annotations::catalog;
@@ -195,13 +195,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
     };
     let default_backend = default_backend.map(|claim| {
         let (id, resolved) = cluster(&claim.service, &mut diagnostics);
-        let endpoints = match resolved {
-            Ok(endpoints) => endpoints,
-            Err(invalid) => {
-                diagnostics.invalid(Ingress::KIND, &claim.ingress, &claim.backend_field, invalid);
-                0
-            }
-        };
+        let endpoints = ready_endpoints(&claim, resolved, &mut diagnostics);
         let backend = Backend {
             cluster: id,
             ingress: claim.ingress,
@@ -225,14 +219,7 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
                 .map(|(path, claim)| {
                     let annotations = claim.annotations.clone();
                     let (cluster_id, resolved) = cluster(&claim.service, &mut diagnostics);
-                    if let Err(invalid) = resolved {
-                        diagnostics.invalid(
-                            Ingress::KIND,
-                            &claim.ingress,
-                            &claim.backend_field,
-                            invalid,
-                        );
-                    }
+                    ready_endpoints(&claim, resolved, &mut diagnostics);
                     let fallback =
                         fallbacks.of(&claim.ingress, &annotations, &mut cluster, &mut diagnostics);
                     let mut route = Route::forward(path, cluster_id, claim.ingress);
@@ -273,6 +260,19 @@ pub fn translate(objects: &Objects, options: &Options) -> Translation {
             .collect(),
         ingresses,
     }
+}
+
+/// The ready endpoints of a claim's backend, as resolved; a backend that cannot be resolved is
+/// reported on the claim's field and has none.
+fn ready_endpoints(
+    claim: &Claim,
+    resolved: Result<usize, Invalid>,
+    diagnostics: &mut Diagnostics,
+) -> usize {
+    resolved.unwrap_or_else(|invalid| {
+        diagnostics.invalid(Ingress::KIND, &claim.ingress, &claim.backend_field, invalid);
+        0
+    })
 }
 
 /// Whether an Ingress's namespace and name are what the API server accepts; a manifest file

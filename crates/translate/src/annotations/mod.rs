@@ -138,14 +138,12 @@ impl IngressAnnotations {
 
 impl IngressAnnotations {
     /// Puts what the annotations say into one of the Ingress's routes (a plain forwarding
-    /// route to its backend when called). Its `policy.fallback` is left to the caller, which
-    /// resolves the Services it names.
+    /// route to its backend when called). The caller sets its `policy.fallback` afterwards,
+    /// once the Services `fallback` names are resolved.
     pub fn apply(&self, route: &mut Route) {
         route.ssl_redirect = self.ssl_redirect;
         route.https_redirect = self.https_redirect;
-        let fallback = std::mem::take(&mut route.policy.fallback);
         route.policy = self.route.clone();
-        route.policy.fallback = fallback;
         if !self.blocked.is_empty() {
             route.action = Action::Respond(Respond {
                 status: 503,
