@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::Resource;
 use pingress_model::{Cidr, Hsts, HttpsRedirect, ObjectRef, Retry, RoutePolicy, Settings};
 
-use crate::annotations::{parse_codes, parse_next_upstream};
 use crate::diagnostic::Diagnostics;
 use crate::units::{parse_duration, parse_size, HOUR, MS};
+use crate::values::{parse_codes, parse_next_upstream};
 
 /// What the ConfigMap says every Ingress gets unless its annotations say otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ mod path;
 mod table;
 mod tls;
 pub mod units;
+mod values;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;

@@ -28,7 +28,7 @@ use crate::configmap::IngressDefaults;
 use crate::diagnostic::Diagnostics;
 use crate::units::{parse_duration, parse_size, show_duration};
 use catalog::Support;
-pub(crate) use fallback::{parse_codes, parse_next_upstream, FallbackAnnotations};
+pub(crate) use fallback::FallbackAnnotations;
 
 /// Pingress's own annotation prefix.
 pub const PINGRESS_PREFIX: &str = "pingress.io";
